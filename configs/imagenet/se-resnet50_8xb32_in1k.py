@@ -1,0 +1,15 @@
+# SE-ResNet-50 on ImageNet with mmpretrain's SE-ResNet recipe (its seresnet50_8xb32_in1k):
+# batch 256 (8 GPUs x 32), SGD lr 0.1, 140 epochs, divided by 10 at 40/80/120.
+_base_ = [
+    'mmpretrain::_base_/models/resnet50.py',
+    'mmpretrain::_base_/datasets/imagenet_bs32_pil_resize.py',
+    'mmpretrain::_base_/schedules/imagenet_bs256_140e.py',
+    'mmpretrain::_base_/default_runtime.py',
+]
+custom_imports = dict(imports=['se_plugins'], allow_failed_imports=False)
+
+model = dict(backbone=dict(_delete_=True, type='se_plugins.SEResNet', depth=50))
+# Stop at the first NaN/inf loss; BN statistics are per rank in DDP: average them every epoch.
+custom_hooks = [dict(type='se_plugins.FiniteLossHook'), dict(type='SyncBuffersHook')]
+# Checkpoints written atomically, with the random state: see se_plugins.engine.AtomicCheckpointHook.
+default_hooks = dict(checkpoint=dict(type='se_plugins.AtomicCheckpointHook'))

@@ -1,0 +1,11 @@
+"""Squeeze-and-Excitation networks as an OpenMMLab plugin suite."""
+from mmengine.config.utils import MODULE2PACKAGE
+
+from . import datasets, engine, models  # noqa: F401  (registers the se_plugins scope)
+from .version import __version__
+
+# mmengine resolves `_base_ = 'pkg::folder/file.py'` only for packages in this table; with it,
+# `se_plugins::faster_rcnn/...` reads se_plugins/.mim/configs/ (a link to the repository's configs/).
+MODULE2PACKAGE.setdefault('se_plugins', 'se_plugins')
+
+__all__ = ['__version__']

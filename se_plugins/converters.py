@@ -1,0 +1,284 @@
+"""Convert public SE-ResNet / SE-ResNeXt / SENet-154 weights into se_plugins checkpoints.
+
+Sources and their layouts:
+
+- ``timm``: ``seresnet*``, ``seresnext*``, ``senet154`` (timm's ResNet: ``layerN.i.se.fc1``, ``fc``,
+  stride on the 3x3, padded max-pool), and the ``legacy_*`` twins, which keep the original release's
+  layout as Cadene ported it (``layer0.*``, ``se_module``, ``last_linear``).
+- ``pretrainedmodels`` (Cadene): ``se_resnet*``, ``se_resnext*``, ``senet154``. SE-ResNets put the
+  stride on the first 1x1 conv; every model uses a ceil-mode max-pool without padding.
+- ``mmpretrain``: ``SEResNet`` / ``SEResNeXt`` checkpoints (``backbone.layerN.i.se_layer.conv1.conv``).
+
+The output is an mmpretrain-style checkpoint: ``state_dict`` with ``backbone.*`` and ``head.fc.*``
+keys, and ``meta`` with the source, the architecture, the ``backbone_cfg`` that reproduces the source
+exactly and the ``data_preprocessor`` normalisation the weights expect.
+"""
+import copy
+import os
+import re
+from typing import Dict, Optional, Tuple
+
+import torch
+from mmpretrain.models.utils import make_divisible
+
+from se_plugins.registry import MODELS
+from se_plugins.utils import InputError, atomic_save
+
+SOURCES = ('timm', 'pretrainedmodels', 'mmpretrain')
+
+# All three sources' ImageNet weights expect RGB input normalised with the ImageNet mean/std
+# (timm's pretrained_cfg, pretrainedmodels' pretrained_settings, mmpretrain's configs), on 0-255
+# pixels as mmpretrain's data preprocessor sees them. The original Caffe release, which none of
+# these files are, expected BGR with mean (104, 117, 123) and no std.
+IMAGENET_RGB = dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], to_rgb=True)
+
+
+def _se_resnet(depth: int, **kwargs) -> dict:
+    return dict(type='SEResNet', depth=depth, **kwargs)
+
+
+def _se_resnext(depth: int, groups: int) -> dict:
+    return dict(type='SEResNeXt', depth=depth, groups=groups, width_per_group=4)
+
+
+# Each architecture name and the backbone it is, before the source file's layout is applied.
+ARCHS: Dict[str, dict] = {
+    'seresnet18': _se_resnet(18, se_divisor=8),
+    'seresnet34': _se_resnet(34, se_divisor=8),
+    'seresnet50': _se_resnet(50),
+    'seresnet101': _se_resnet(101),
+    'seresnet152': _se_resnet(152),
+    'seresnext50_32x4d': _se_resnext(50, 32),
+    'seresnext101_32x4d': _se_resnext(101, 32),
+    'seresnext101_64x4d': _se_resnext(101, 64),
+    'senet154': dict(type='SENet154'),
+    # the paper's C // r squeeze width, as in the original release
+    'legacy_seresnet18': _se_resnet(18),
+    'legacy_seresnet34': _se_resnet(34),
+}
+ARCHS.update({f'legacy_{name}': ARCHS[name] for name in (
+    'seresnet50', 'seresnet101', 'seresnet152', 'seresnext50_32x4d', 'seresnext101_32x4d', 'senet154')})
+ARCHS.update({
+    'se_resnet50': ARCHS['seresnet50'],
+    'se_resnet101': ARCHS['seresnet101'],
+    'se_resnet152': ARCHS['seresnet152'],
+    'se_resnext50_32x4d': ARCHS['seresnext50_32x4d'],
+    'se_resnext101_32x4d': ARCHS['seresnext101_32x4d'],
+})
+
+SOURCE_ARCHS = {
+    'timm': [n for n in ARCHS if not n.startswith('se_')],
+    'pretrainedmodels': ['se_resnet50', 'se_resnet101', 'se_resnet152', 'se_resnext50_32x4d',
+                         'se_resnext101_32x4d', 'senet154'],
+    'mmpretrain': ['seresnet50', 'seresnet101', 'seresnet152', 'seresnext50_32x4d',
+                   'seresnext101_32x4d', 'seresnext101_64x4d'],
+}
+
+# Which key layouts each source may hold.
+SOURCE_LAYOUTS = {'timm': ('resnet', 'cadene'), 'pretrainedmodels': ('cadene', ), 'mmpretrain': ('mmpretrain', )}
+
+
+
+def arch_layout(source: str, arch: str) -> str:
+    """The key layout of a source's architecture: timm's ``legacy_*`` keep Cadene's."""
+    if source == 'mmpretrain':
+        return 'mmpretrain'
+    return 'cadene' if source == 'pretrainedmodels' or arch.startswith('legacy_') else 'resnet'
+
+
+_STAGE_BLOCKS = {
+    False: {(2, 2, 2, 2): 18, (3, 4, 6, 3): 34},
+    True: {(3, 4, 6, 3): 50, (3, 4, 23, 3): 101, (3, 8, 36, 3): 152},
+}
+
+
+class ConversionError(InputError):
+    """A checkpoint that does not convert: wrong source, architecture, keys or shapes."""
+
+
+def load_state_dict(path: str) -> Dict[str, torch.Tensor]:
+    """Load the tensors of a checkpoint file: a bare state dict, or one under ``state_dict``/``model``.
+
+    Args:
+        path: The checkpoint file. It is loaded with ``weights_only=True``: no code runs.
+    """
+    if not os.path.isfile(path):
+        raise ConversionError(f'{path}: no such checkpoint file')
+    try:
+        checkpoint = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as error:  # torch raises several types for truncated or foreign files
+        raise ConversionError(f'{path}: not a readable PyTorch checkpoint ({error})') from error
+    for key in ('state_dict', 'model'):
+        if isinstance(checkpoint, dict) and isinstance(checkpoint.get(key), dict):
+            checkpoint = checkpoint[key]
+    if not isinstance(checkpoint, dict) or not all(torch.is_tensor(v) for v in checkpoint.values()):
+        raise ConversionError(f'{path}: holds no state dict of tensors')
+    return checkpoint
+
+
+def detect_layout(state_dict: Dict[str, torch.Tensor]) -> str:
+    """``'cadene'``, ``'mmpretrain'`` or ``'resnet'`` (timm), from the key names."""
+    if any(k.startswith('layer0.') or '.se_module.' in k for k in state_dict):
+        return 'cadene'
+    if any(k.startswith('backbone.') or '.se_layer.' in k for k in state_dict):
+        return 'mmpretrain'
+    return 'resnet'
+
+
+def _rename(key: str, layout: str, deep_stem: bool) -> str:
+    if layout == 'cadene':
+        key = key.replace('.se_module.', '.se.')
+        key = re.sub(r'^last_linear\.', 'head.fc.', key)
+        if deep_stem:
+            return re.sub(r'^layer0\.(conv|bn)([123])\.', lambda m: f'stem.{int(m[2]) - 1}.{m[1]}.', key)
+        return re.sub(r'^layer0\.', '', key)
+    if layout == 'mmpretrain':
+        key = re.sub(r'^backbone\.', '', key)
+        return re.sub(r'\.se_layer\.conv([12])\.conv\.', r'.se.fc\1.', key)
+    key = re.sub(r'^fc\.', 'head.fc.', key)
+    if deep_stem:
+        stem = {'conv1.0': 'stem.0.conv', 'conv1.1': 'stem.0.bn', 'conv1.3': 'stem.1.conv',
+                'conv1.4': 'stem.1.bn', 'conv1.6': 'stem.2.conv', 'bn1': 'stem.2.bn'}
+        prefix, _, rest = key.rpartition('.')
+        return f'{stem.get(prefix, prefix)}.{rest}'
+    return key
+
+
+def to_se_plugins_keys(state_dict: Dict[str, torch.Tensor], layout: str) -> Dict[str, torch.Tensor]:
+    """Rename a source state dict to se_plugins' names: backbone keys bare, classifier ``head.fc.*``."""
+    deep_stem = any(k.startswith(('layer0.conv2.', 'conv1.0.')) for k in state_dict)
+    return {_rename(k, layout, deep_stem): v for k, v in state_dict.items()}
+
+
+def infer_backbone_cfg(state_dict: Dict[str, torch.Tensor]) -> dict:
+    """The backbone arguments that a (renamed) state dict's tensor shapes imply."""
+    try:
+        blocks = tuple(1 + max(int(k.split('.')[1]) for k in state_dict if k.startswith(f'layer{s}.'))
+                       for s in range(1, 5))
+        bottleneck = 'layer1.0.conv3.weight' in state_dict
+        conv1, conv2 = state_dict['layer1.0.conv1.weight'], state_dict['layer1.0.conv2.weight']
+        se_width = {s: (state_dict[f'layer{s}.0.se.fc2.weight'].shape[0],
+                        state_dict[f'layer{s}.0.se.fc1.weight'].shape[0]) for s in (1, 4)}
+    except (KeyError, ValueError) as error:
+        raise ConversionError(f'not an SE-ResNet/SE-ResNeXt state dict (missing {error})') from error
+    depth = _STAGE_BLOCKS[bottleneck].get(blocks)
+    if depth is None:
+        raise ConversionError(f'blocks per stage {blocks} match no SE-ResNet/SE-ResNeXt depth')
+    groups = conv1.shape[0] // conv2.shape[1] if bottleneck else 1
+    if groups == 1:
+        cfg = _se_resnet(depth)
+    elif conv2.shape[0] == conv1.shape[0]:
+        cfg = dict(type='SEResNeXt', depth=depth, groups=groups, width_per_group=conv2.shape[0] // groups)
+    else:
+        cfg = dict(type='SENet154')
+    (channels, squeezed), (last_channels, last_squeezed) = se_width[1], se_width[4]
+    ratio = last_channels // last_squeezed
+    if ratio != 16:
+        cfg['se_ratio'] = ratio
+    if squeezed != channels // ratio:
+        if squeezed != make_divisible(channels / ratio, 8, min_ratio=0.0):
+            raise ConversionError(f'SE width {squeezed} for {channels} channels fits neither C // {ratio} '
+                                  'nor a multiple of 8')
+        cfg['se_divisor'] = 8
+    return cfg
+
+
+def apply_layout(cfg: dict, layout: str) -> dict:
+    """Add the arguments that reproduce a source layout (Cadene's ports and timm's legacy models)."""
+    cfg = copy.deepcopy(cfg)
+    if layout == 'cadene':
+        cfg['stem_pool'] = 'caffe'
+        if cfg['type'] == 'SEResNet' and cfg['depth'] >= 50:
+            cfg['style'] = 'caffe'  # the stride on the first 1x1 conv, as in the Caffe release
+        elif cfg['type'] == 'SEResNet':
+            cfg['branch_relu'] = True  # timm's legacy SE-ResNet-18/34 blocks: ReLU before the SE
+    return cfg
+
+
+def _check_keys(converted: Dict[str, torch.Tensor], expected: Dict[str, torch.Size], what: str) -> None:
+    missing = sorted(set(expected) - set(converted))
+    unexpected = sorted(set(converted) - set(expected))
+    wrong_shape = sorted(f'{k}: {tuple(converted[k].shape)} vs {tuple(expected[k])}'
+                         for k in set(converted) & set(expected) if converted[k].shape != expected[k])
+    if missing or unexpected or wrong_shape:
+        lines = [f'{what}:']
+        for title, keys in (('missing', missing), ('unexpected', unexpected), ('wrong shape', wrong_shape)):
+            if keys:
+                lines.append(f'  {len(keys)} {title} keys: ' + ', '.join(keys))
+        raise ConversionError('\n'.join(lines))
+
+
+def convert_state_dict(state_dict: Dict[str, torch.Tensor],
+                       source: str,
+                       arch: Optional[str] = None) -> Tuple[Dict[str, torch.Tensor], dict]:
+    """Convert a source state dict; return the se_plugins state dict and the checkpoint's meta.
+
+    Args:
+        state_dict: The source model's tensors.
+        source: ``'timm'``, ``'pretrainedmodels'`` or ``'mmpretrain'``.
+        arch: The source's architecture name (e.g. ``'seresnet50'``, ``'legacy_senet154'``,
+            ``'se_resnext101_32x4d'``). ``None`` infers it from the tensor shapes.
+
+    Raises:
+        ConversionError: Unknown source or arch, a layout the source does not use, or keys and
+            shapes that do not fit the architecture (all mismatching keys are listed).
+    """
+    if source not in SOURCES:
+        raise ConversionError(f'unknown source {source!r}; choose one of {list(SOURCES)}')
+    if arch is not None and arch not in SOURCE_ARCHS[source]:
+        raise ConversionError(f'unknown {source} arch {arch!r}; choose one of {SOURCE_ARCHS[source]}')
+    layout = detect_layout(state_dict)
+    if layout not in SOURCE_LAYOUTS[source]:
+        raise ConversionError(f'the keys are in the {layout!r} layout, which {source} does not use '
+                              f'(e.g. {next(iter(state_dict))!r}); check --from')
+    if arch is not None and arch_layout(source, arch) != layout:
+        twin = arch[len('legacy_'):] if arch.startswith('legacy_') else f'legacy_{arch}'
+        hint = f'; did you mean {twin!r}?' if twin in SOURCE_ARCHS[source] else ''
+        raise ConversionError(f'{source} {arch} has the {arch_layout(source, arch)!r} key layout, but '
+                              f'the keys are in the {layout!r} layout{hint}')
+    renamed = to_se_plugins_keys(state_dict, layout)
+    base_cfg = ARCHS[arch] if arch is not None else infer_backbone_cfg(renamed)
+    cfg = apply_layout(base_cfg, layout)
+    if arch is None:  # name the architecture when a known one matches
+        arch = next((n for n in SOURCE_ARCHS[source]
+                     if arch_layout(source, n) == layout and apply_layout(ARCHS[n], layout) == cfg), 'custom')
+
+    backbone = MODELS.build(cfg)
+    expected = {k: v.shape for k, v in backbone.state_dict().items()}
+    converted = {k if k.startswith('head.') else f'backbone.{k}': v for k, v in renamed.items()}
+    expected = {f'backbone.{k}': v for k, v in expected.items()}
+    num_classes = renamed['head.fc.weight'].shape[0] if 'head.fc.weight' in renamed else 0
+    if num_classes:
+        expected['head.fc.weight'] = torch.Size([num_classes, backbone.feat_dim])
+        expected['head.fc.bias'] = torch.Size([num_classes])
+    _check_keys(converted, expected, f'{source} {arch} weights do not fit {cfg}')
+
+    meta = dict(
+        source=source,
+        arch=arch,
+        backbone_cfg=dict(cfg, type=f'se_plugins.{cfg["type"]}'),
+        num_classes=num_classes,
+        data_preprocessor=dict(IMAGENET_RGB),
+    )
+    return converted, meta
+
+
+def convert_checkpoint(src: str, dst: str, source: str, arch: Optional[str] = None) -> dict:
+    """Convert the checkpoint file ``src`` into ``dst``; return its meta.
+
+    Nothing is written unless the conversion succeeds, and ``dst`` appears whole or not at all.
+
+    Args:
+        src: The source checkpoint file.
+        dst: Where to write the se_plugins checkpoint.
+        source: ``'timm'``, ``'pretrainedmodels'`` or ``'mmpretrain'``.
+        arch: The source's architecture name; ``None`` infers it.
+    """
+    source_state_dict = load_state_dict(src)  # its errors name the file
+    try:
+        state_dict, meta = convert_state_dict(source_state_dict, source, arch)
+    except ConversionError as error:
+        raise ConversionError(f'{src}: {error}') from None
+    meta['source_file'] = os.path.basename(src)
+    atomic_save(dict(state_dict=state_dict, meta=meta), dst)
+    return meta

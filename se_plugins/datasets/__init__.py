@@ -1,0 +1,9 @@
+from .coco import CocoDataset
+from .image_checks import NamedImageErrorsMixin, image_problem
+from .places365 import Places365
+from .synthetic import DETECTION_CLASSES, make_coco_detection, make_imagenet, make_places365
+
+__all__ = [
+    'CocoDataset', 'NamedImageErrorsMixin', 'image_problem', 'Places365', 'DETECTION_CLASSES',
+    'make_coco_detection', 'make_imagenet', 'make_places365'
+]

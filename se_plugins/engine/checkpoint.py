@@ -1,0 +1,141 @@
+"""Checkpoints that survive kills: atomic writes, the random state, and resuming from the newest
+readable file."""
+import glob
+import os
+import os.path as osp
+import random
+import zipfile
+from typing import List, Optional
+
+import numpy as np
+import torch
+from mmengine.dist import is_main_process
+from mmengine.fileio import LocalBackend
+from mmengine.hooks import CheckpointHook
+from mmengine.logging import print_log
+
+from se_plugins.registry import HOOKS
+from se_plugins.utils import InputError, atomic_write, replace_durably
+
+
+def checkpoint_problem(path: str) -> Optional[str]:
+    """Why ``path`` cannot be resumed from, or ``None`` if it is a complete checkpoint.
+
+    ``torch.save`` writes a zip archive; a truncated file has no central directory and a corrupt
+    one fails its CRC checks, both found without unpickling anything.
+    """
+    if not osp.isfile(path):
+        return 'no such file'
+    if not zipfile.is_zipfile(path):
+        return 'not a complete PyTorch checkpoint (truncated, or not a zip archive)'
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError) as error:
+        return f'unreadable ({error})'
+    return None if bad is None else f'corrupt member {bad}'
+
+
+def resumable_checkpoints(work_dir: str) -> List[str]:
+    """The checkpoints of ``work_dir`` to try, newest first: ``last_checkpoint``'s, then by mtime."""
+    candidates = sorted(glob.glob(osp.join(work_dir, '*.pth')), key=osp.getmtime, reverse=True)
+    pointer = osp.join(work_dir, 'last_checkpoint')
+    if osp.isfile(pointer):
+        with open(pointer) as f:
+            last = f.read().strip()
+        candidates = [last] + [c for c in candidates if osp.abspath(c) != osp.abspath(last)]
+    return candidates
+
+
+class ResumeError(InputError):
+    """No checkpoint to resume from where one was expected."""
+
+
+def resolve_resume(work_dir: str, resume: str) -> Optional[str]:
+    """The checkpoint ``--resume`` continues from.
+
+    Args:
+        work_dir: The run's work dir.
+        resume: A checkpoint path, or ``'auto'``: the newest complete checkpoint of ``work_dir``
+            (each one skipped is logged with its reason; ``None`` when there is none yet: the run
+            starts from scratch, as on a first launch).
+
+    Raises:
+        ResumeError: The given checkpoint is incomplete, or every checkpoint of ``work_dir`` is.
+    """
+    if resume != 'auto':
+        problem = checkpoint_problem(resume)
+        if problem is not None:
+            raise ResumeError(f'cannot resume from {resume}: {problem}')
+        return resume
+    problems = []
+    for path in resumable_checkpoints(work_dir):
+        problem = checkpoint_problem(path)
+        if problem is None:
+            return path
+        print_log(f'cannot resume from {path}: {problem}; trying an older checkpoint', logger='current',
+                  level=30)
+        problems.append(f'{path}: {problem}')
+    if problems:
+        raise ResumeError(f'no complete checkpoint to resume from in {work_dir}: ' + '; '.join(problems))
+    return None
+
+
+@HOOKS.register_module()
+class AtomicCheckpointHook(CheckpointHook):
+    """mmengine's ``CheckpointHook``, made safe against kills, full disks and crashes.
+
+    Each checkpoint is written to a hidden temporary file in the same directory, fsynced and renamed
+    to its final name; ``last_checkpoint`` is then replaced atomically, and only after that are the
+    checkpoints beyond ``max_keep_ckpts`` removed (mmengine removes the oldest before writing the
+    new one, and writes in place). A kill at any moment leaves the previous checkpoint intact and
+    ``last_checkpoint`` pointing at a complete file.
+
+    Checkpoints also carry the Python, NumPy and torch random states, restored on resume, so a
+    resumed CPU run with deterministic settings continues exactly as the uninterrupted run would.
+    Other storage backends than the local disk use mmengine's behaviour.
+    """
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        checkpoint['rng_state'] = dict(
+            python=random.getstate(), numpy=np.random.get_state(), torch=torch.get_rng_state())
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        state = checkpoint.get('rng_state')
+        if state is not None:
+            random.setstate(state['python'])
+            np.random.set_state(state['numpy'])
+            torch.set_rng_state(state['torch'])
+
+    def _save_checkpoint_with_step(self, runner, step, meta) -> None:
+        if not isinstance(self.file_backend, LocalBackend):
+            return super()._save_checkpoint_with_step(runner, step, meta)
+        outdated = []
+        if self.max_keep_ckpts > 0 and not (self.keep_ckpt_ids and self.keep_ckpt_ids[-1] == step):
+            if len(self.keep_ckpt_ids) == self.max_keep_ckpts:
+                outdated.append(self.keep_ckpt_ids.popleft())
+            self.keep_ckpt_ids.append(step)
+            runner.message_hub.update_info('keep_ckpt_ids', list(self.keep_ckpt_ids))
+
+        ckpt_filename = self.filename_tmpl.format(step)
+        self.last_ckpt = osp.join(self.out_dir, ckpt_filename)
+        runner.message_hub.update_info('last_ckpt', self.last_ckpt)
+        tmp_filename = f'.{ckpt_filename}.tmp'
+        runner.save_checkpoint(
+            self.out_dir,
+            tmp_filename,
+            self.file_client_args,
+            save_optimizer=self.save_optimizer,
+            save_param_scheduler=self.save_param_scheduler,
+            meta=meta,
+            by_epoch=self.by_epoch,
+            backend_args=self.backend_args,
+            **self.args)
+        if not is_main_process():
+            return
+        replace_durably(osp.join(self.out_dir, tmp_filename), self.last_ckpt)
+        atomic_write(osp.join(runner.work_dir, 'last_checkpoint'), lambda f: f.write(self.last_ckpt.encode()))
+        for old_step in outdated:
+            old = osp.join(self.out_dir, self.filename_tmpl.format(old_step))
+            if osp.isfile(old):
+                os.remove(old)

@@ -1,0 +1,70 @@
+import hashlib
+import json
+import math
+import os.path as osp
+
+import torch.distributed as dist
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+
+from se_plugins.registry import HOOKS
+
+
+def tensor_digest(named_tensors) -> str:
+    """SHA-256 of named tensors, by name, bit for bit."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(named_tensors):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+@HOOKS.register_module()
+class DistributedWeightCheckHook(Hook):
+    """After training, check that every rank holds bit-identical parameters and buffers.
+
+    DDP keeps parameters in step; BN running statistics stay per rank unless something syncs them
+    (mmengine's ``SyncBuffersHook``, which our classification configs use). Each rank hashes its
+    parameters and its buffers; rank 0 writes the hashes to ``<work_dir>/weight_digests.json``
+    and every rank raises if they differ, naming which.
+    """
+
+    priority = 'VERY_LOW'
+
+    def after_train(self, runner) -> None:
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        digest = dict(parameters=tensor_digest(model.named_parameters()),
+                      buffers=tensor_digest(model.named_buffers()))
+        digests = [digest]
+        if dist.is_available() and dist.is_initialized():
+            digests = [None] * dist.get_world_size()
+            dist.all_gather_object(digests, digest)
+        if runner.rank == 0:
+            with open(osp.join(runner.work_dir, 'weight_digests.json'), 'w') as f:
+                json.dump(digests, f, indent=2)
+        if len({d['parameters'] for d in digests}) != 1:
+            raise RuntimeError(f'ranks hold different parameters after training: {digests}')
+        if len({d['buffers'] for d in digests}) != 1:
+            raise RuntimeError('ranks hold different buffers (BN running statistics) after training; '
+                               "add dict(type='SyncBuffersHook') to custom_hooks to average them")
+        runner.logger.info(f'all {len(digests)} ranks hold the same parameters and buffers')
+
+
+@HOOKS.register_module()
+class FiniteLossHook(Hook):
+    """Stop training at the first NaN or infinite loss, naming the iteration and the loss term.
+
+    mmengine logs ``loss: nan`` and trains on; a diverged run then wastes its allocation and
+    overwrites good checkpoints with NaN weights. This hook raises ``FloatingPointError`` instead.
+    """
+
+    priority = 'ABOVE_NORMAL'
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        bad = [name for name, value in (outputs or {}).items()
+               if 'loss' in name and not math.isfinite(float(value))]
+        if bad:
+            name = next((n for n in bad if n != 'loss'), bad[0])  # the term, rather than the total
+            raise FloatingPointError(f'iteration {runner.iter + 1} (epoch {runner.epoch + 1}): '
+                                     f'{name} is {float(outputs[name])}; all terms: '
+                                     + ', '.join(f'{k}={float(v):.4g}' for k, v in outputs.items()))

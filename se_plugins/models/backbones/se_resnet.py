@@ -1,0 +1,182 @@
+from typing import Optional, Sequence
+
+import torch
+import torch.nn as nn
+import torch.utils.checkpoint as cp
+from mmpretrain.models.backbones.resnet import BasicBlock, Bottleneck, ResNet
+
+from se_plugins.registry import MODELS
+from ..layers import GATES, SQUEEZE_OPS, SqueezeExcitation, check_choice
+
+SE_PLACEMENTS = ('standard', 'pre', 'post', 'identity', 'after_3x3')
+STEM_POOLS = ('pytorch', 'caffe')
+
+
+class SEBlockMixin:
+    """Adds a :class:`SqueezeExcitation` to a residual block, at one of the paper's placements.
+
+    The placements of the paper's integration ablation are ``'standard'`` (on the residual branch, before
+    the sum with the identity), ``'pre'`` (before the residual branch), ``'post'`` (after the sum,
+    before the final ReLU), ``'identity'`` (on the identity branch, in parallel with the residual
+    branch) and ``'after_3x3'`` (inside a bottleneck, after its 3x3 conv).
+
+    Args:
+        in_channels: Input channels of the block.
+        out_channels: Output channels of the block.
+        se_cfg: Keyword arguments of :class:`SqueezeExcitation` (its ``channels`` are set by the
+            placement). ``None`` builds the block without SE.
+        se_placement: Where the SE module sits; one of :data:`SE_PLACEMENTS`.
+        branch_relu: Apply a ReLU at the end of the residual branch, before the SE module (the
+            SE-ResNet-18/34 of timm's ``legacy_seresnet18/34``).
+        **kwargs: Arguments of the mmpretrain block this mixin is combined with.
+    """
+
+    se_placements: Sequence[str] = SE_PLACEMENTS
+
+    def __init__(self,
+                 in_channels: int,
+                 out_channels: int,
+                 se_cfg: Optional[dict] = None,
+                 se_placement: str = 'standard',
+                 branch_relu: bool = False,
+                 **kwargs) -> None:
+        super().__init__(in_channels, out_channels, **kwargs)
+        self.branch_relu = branch_relu
+        check_choice(f'se_placement of {type(self).__name__}', se_placement, self.se_placements)
+        self.se_placement = se_placement
+        se_channels = {
+            'pre': in_channels,
+            'after_3x3': self.mid_channels,
+        }.get(se_placement, out_channels)
+        self.se = None if se_cfg is None else SqueezeExcitation(se_channels, **se_cfg)
+
+    def _se_at(self, placement: str) -> bool:
+        return self.se is not None and self.se_placement == placement
+
+    def residual(self, x: torch.Tensor) -> torch.Tensor:
+        """The block's residual branch, without the SE module unless it sits inside it."""
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+
+        def _inner_forward(x: torch.Tensor) -> torch.Tensor:
+            identity = x if self.downsample is None else self.downsample(x)
+            out = self.residual(self.se(x) if self._se_at('pre') else x)
+            if self.branch_relu:
+                out = self.relu(out)
+            if self._se_at('standard'):
+                out = self.se(out)
+            elif self._se_at('identity'):
+                identity = self.se(identity)
+            out = self.drop_path(out) + identity
+            if self._se_at('post'):
+                out = self.se(out)
+            return out
+
+        if self.with_cp and x.requires_grad:
+            out = cp.checkpoint(_inner_forward, x, use_reentrant=False)
+        else:
+            out = _inner_forward(x)
+        return self.relu(out)
+
+
+class SEBasicBlock(SEBlockMixin, BasicBlock):
+    """mmpretrain's BasicBlock with an SE module (see :class:`SEBlockMixin`)."""
+
+    se_placements = tuple(p for p in SE_PLACEMENTS if p != 'after_3x3')
+
+    def residual(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.relu(self.norm1(self.conv1(x)))
+        return self.norm2(self.conv2(out))
+
+
+class SEBottleneck(SEBlockMixin, Bottleneck):
+    """mmpretrain's Bottleneck with an SE module (see :class:`SEBlockMixin`)."""
+
+    def residual(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.relu(self.norm1(self.conv1(x)))
+        out = self.relu(self.norm2(self.conv2(out)))
+        if self._se_at('after_3x3'):
+            out = self.se(out)
+        return self.norm3(self.conv3(out))
+
+
+@MODELS.register_module()
+class SEResNet(ResNet):
+    """SE-ResNet backbone: mmpretrain's ResNet with SE modules in its residual blocks.
+
+    All of mmpretrain's ResNet arguments apply (``out_indices``, ``frozen_stages``, ``norm_eval``,
+    ``norm_cfg``, ``with_cp``, ``zero_init_residual``, ``style``, ``deep_stem``, ``drop_path_rate``,
+    ``init_cfg``...). ``style='caffe'`` puts the stride on the first 1x1 conv, as the original
+    SE-ResNet release does.
+
+    Args:
+        depth: 18, 34, 50, 101 or 152.
+        se_ratio: Reduction ratio ``r`` of every SE module.
+        se_placement: Where the SE module sits in each block: ``'standard'``, ``'pre'``,
+            ``'post'``, ``'identity'`` or ``'after_3x3'`` (bottleneck blocks only).
+        se_stages: One bool per stage: whether its blocks have SE. Default: all stages.
+        se_squeeze: Squeeze operator: ``'avg'``, ``'max'`` or ``'avgmax'``.
+        se_gate: Excitation gate: ``'sigmoid'``, ``'hsigmoid'``, ``'tanh'`` or ``'relu'``.
+        se_divisor: Round the SE width ``C / r`` to a multiple of this (timm's ``seresnet*`` use 8).
+            ``None``: the paper's ``C // r``.
+        stem_pool: ``'pytorch'``: max-pool 3/2 with padding 1; ``'caffe'``: max-pool 3/2 with
+            ``ceil_mode`` and no padding, as in the original release and Cadene's ports.
+        branch_relu: Apply a ReLU at the end of each residual branch, before the SE module, as
+            timm's ``legacy_seresnet18/34`` do.
+        **kwargs: Arguments of mmpretrain's ``ResNet``.
+    """
+
+    arch_settings = {
+        18: (SEBasicBlock, (2, 2, 2, 2)),
+        34: (SEBasicBlock, (3, 4, 6, 3)),
+        50: (SEBottleneck, (3, 4, 6, 3)),
+        101: (SEBottleneck, (3, 4, 23, 3)),
+        152: (SEBottleneck, (3, 8, 36, 3)),
+    }
+
+    def __init__(self,
+                 depth: int,
+                 se_ratio: int = 16,
+                 se_placement: str = 'standard',
+                 se_stages: Optional[Sequence[bool]] = None,
+                 se_squeeze: str = 'avg',
+                 se_gate: str = 'sigmoid',
+                 se_divisor: Optional[int] = None,
+                 stem_pool: str = 'pytorch',
+                 branch_relu: bool = False,
+                 **kwargs) -> None:
+        check_choice(f'depth of {type(self).__name__}', depth, self.arch_settings)
+        check_choice('se_placement', se_placement, SE_PLACEMENTS)
+        check_choice('se_squeeze', se_squeeze, SQUEEZE_OPS)
+        check_choice('se_gate', se_gate, GATES)
+        check_choice('stem_pool', stem_pool, STEM_POOLS)
+        if not isinstance(se_ratio, int) or se_ratio <= 0:
+            raise ValueError(f'se_ratio must be a positive integer, got {se_ratio!r}')
+        num_stages = kwargs.get('num_stages', 4)
+        se_stages = (True, ) * num_stages if se_stages is None else tuple(se_stages)
+        if len(se_stages) != num_stages:
+            raise ValueError(f'se_stages needs one bool per stage ({num_stages}), got {se_stages}')
+        self.se_stages = se_stages
+        self.se_placement = se_placement
+        self.se_cfg = dict(ratio=se_ratio, divisor=se_divisor, squeeze=se_squeeze, gate=se_gate)
+        self.stem_pool = stem_pool
+        self.branch_relu = branch_relu
+        super().__init__(depth, **kwargs)
+
+    def _make_stem_layer(self, in_channels: int, stem_channels: int) -> None:
+        super()._make_stem_layer(in_channels, stem_channels)
+        if self.stem_pool == 'caffe':
+            self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=0, ceil_mode=True)
+
+    def train(self, mode: bool = True) -> 'SEResNet':
+        super().train(mode)
+        return self  # mmpretrain's ResNet.train returns None, unlike nn.Module.train
+
+    def make_res_layer(self, **kwargs) -> nn.Sequential:
+        # ResNet.__init__ appends each stage's name to self.res_layers after building it, so its
+        # length is the index of the stage being built.
+        stage = len(self.res_layers)
+        se_cfg = self.se_cfg if self.se_stages[stage] else None
+        return super().make_res_layer(
+            se_cfg=se_cfg, se_placement=self.se_placement, branch_relu=self.branch_relu, **kwargs)

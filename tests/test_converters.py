@@ -1,0 +1,187 @@
+"""Converted weights give the peer's logits: timm, Cadene's pretrainedmodels, mmpretrain."""
+import os
+import runpy
+import subprocess
+import sys
+
+import pretrainedmodels
+import pytest
+import timm
+import torch
+import torch.nn as nn
+from mmengine.runner import load_checkpoint
+from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
+
+import se_plugins  # noqa: F401
+from se_plugins.converters import SOURCE_ARCHS, ConversionError, convert_state_dict, load_state_dict
+from se_plugins.registry import MODELS
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TOOL = os.path.join(REPO, 'tools', 'model_converters', 'se_convert.py')
+
+
+def randomize(model: nn.Module, size: int) -> nn.Module:
+    """Random BN affine parameters and SE biases, then BN statistics from a random batch.
+
+    Peers zero-initialise the last BN of each residual branch, which would hide a wrong SE or
+    branch mapping; calibrated statistics keep a deep random network's activations finite.
+    """
+    generator = torch.Generator().manual_seed(0)
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.weight.data = torch.rand(module.weight.shape, generator=generator) + 0.5
+            module.bias.data = torch.rand(module.bias.shape, generator=generator) * 0.2 - 0.1
+            module.momentum = 1.0
+        elif isinstance(module, (nn.Conv2d, nn.Linear)) and module.bias is not None:
+            module.bias.data = torch.randn(module.bias.shape, generator=generator) * 0.1
+    model.train()
+    with torch.no_grad():
+        model(torch.randn(2, 3, size, size, generator=generator))
+    return model.eval()
+
+
+def mmpretrain_classifier(backbone: dict, num_classes: int, feat_dim: int) -> nn.Module:
+    return MMPRETRAIN_MODELS.build(dict(
+        type='ImageClassifier', backbone=backbone, neck=dict(type='GlobalAveragePooling'),
+        head=dict(type='LinearClsHead', num_classes=num_classes, in_channels=feat_dim)))
+
+
+def build_peer(source: str, arch: str) -> nn.Module:
+    if source == 'timm':
+        return timm.create_model(arch, pretrained=False)
+    if source == 'pretrainedmodels':
+        return pretrainedmodels.__dict__[arch](num_classes=1000, pretrained=None)
+    backbone = dict(type='SEResNet', depth=int(arch[8:])) if arch.startswith('seresnet') else dict(
+        type='SEResNeXt', depth=int(arch[9:arch.index('_')]), groups=int(arch.split('_')[1][:2]),
+        width_per_group=4)
+    return mmpretrain_classifier(backbone, 1000, 2048)
+
+
+def peer_logits(source: str, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    return model(x, mode='tensor') if source == 'mmpretrain' else model(x)
+
+
+def run_cli(*args: str) -> int:
+    """Run the converter's command line in this process (its argument parsing and exit code)."""
+    argv = sys.argv
+    sys.argv = [TOOL, *args]
+    try:
+        runpy.run_path(TOOL, run_name='__main__')
+    except SystemExit as exit_:
+        return exit_.code
+    finally:
+        sys.argv = argv
+    return 0
+
+
+CASES = [(source, arch) for source in ('timm', 'pretrainedmodels', 'mmpretrain')
+         for arch in SOURCE_ARCHS[source]]
+
+
+@pytest.mark.parametrize('source, arch', CASES, ids=[f'{s}-{a}' for s, a in CASES])
+def test_converted_weights_give_the_peers_logits(source, arch, tmp_path):
+    size = 224  # Cadene's models pool with a fixed 7x7 window
+    peer = randomize(build_peer(source, arch), size)
+    src, dst = tmp_path / 'peer.pth', tmp_path / 'converted.pth'
+    if source == 'mmpretrain':
+        torch.save(dict(state_dict=peer.state_dict(), meta=dict(epoch=1)), src)
+    else:
+        torch.save(peer.state_dict(), src)
+
+    assert run_cli(str(src), str(dst), '--from', source) == 0  # the architecture inferred
+    checkpoint = torch.load(dst, weights_only=True)
+    meta = checkpoint['meta']
+    assert meta['arch'] == arch and meta['source'] == source
+    named_state_dict, named_meta = convert_state_dict(load_state_dict(str(src)), source, arch)
+    assert named_meta == {k: v for k, v in meta.items() if k != 'source_file'}
+    assert named_state_dict.keys() == checkpoint['state_dict'].keys()
+
+    ours = mmpretrain_classifier(meta['backbone_cfg'], meta['num_classes'], 2048 if not arch.endswith(
+        ('18', '34')) else 512)
+    load_checkpoint(ours, str(dst), strict=True, logger='silent')
+    ours.eval()
+    x = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        expected, actual = peer_logits(source, peer, x), ours(x, mode='tensor')
+    assert expected.abs().max() > 1e-2  # the comparison is not between two vanishing outputs
+    assert (actual - expected).abs().max() <= 1e-4
+
+
+def test_cadene_layout_is_reproduced_by_the_backbone_cfg():
+    state_dict = pretrainedmodels.__dict__['se_resnet50'](num_classes=1000, pretrained=None).state_dict()
+    _, meta = convert_state_dict(state_dict, 'pretrainedmodels')
+    assert meta['backbone_cfg'] == dict(type='se_plugins.SEResNet', depth=50, stem_pool='caffe',
+                                        style='caffe')
+    _, meta = convert_state_dict(timm.create_model('seresnext50_32x4d').state_dict(), 'timm')
+    assert meta['backbone_cfg'] == dict(type='se_plugins.SEResNeXt', depth=50, groups=32,
+                                        width_per_group=4)
+
+
+@pytest.mark.parametrize('source, arch', [('timm', 'seresnet50'), ('timm', 'legacy_senet154'),
+                                          ('pretrainedmodels', 'se_resnet50')])
+def test_meta_normalisation_is_the_sources(source, arch):
+    if source == 'timm':
+        cfg = timm.create_model(arch).pretrained_cfg
+        mean, std = cfg['mean'], cfg['std']
+    else:
+        settings = pretrainedmodels.pretrained_settings[arch]['imagenet']
+        assert settings['input_space'] == 'RGB' and settings['input_range'] == [0, 1]
+        mean, std = settings['mean'], settings['std']
+    _, meta = convert_state_dict(build_peer(source, arch).state_dict(), source, arch)
+    norm = meta['data_preprocessor']
+    assert norm['to_rgb'] is True
+    assert norm['mean'] == pytest.approx([255 * m for m in mean], abs=1e-3)
+    assert norm['std'] == pytest.approx([255 * s for s in std], abs=1e-3)
+
+
+def test_mmdet_loads_the_converted_backbone_with_a_prefix(tmp_path):
+    from mmdet.registry import MODELS as MMDET_MODELS
+    src, dst = tmp_path / 'timm.pth', tmp_path / 'converted.pth'
+    peer = timm.create_model('seresnet50')
+    torch.save(peer.state_dict(), src)
+    assert run_cli(str(src), str(dst), '--from', 'timm') == 0
+    backbone = MMDET_MODELS.build(dict(type='se_plugins.SEResNet', depth=50, out_indices=(0, 1, 2, 3),
+                                       init_cfg=dict(type='Pretrained', checkpoint=str(dst),
+                                                     prefix='backbone.')))
+    backbone.init_weights()
+    for key, value in backbone.state_dict().items():
+        torch.testing.assert_close(value, peer.state_dict()[key], msg=key)
+
+
+def test_wrong_arch_fails_with_the_key_list_and_writes_nothing(tmp_path):
+    src, dst = tmp_path / 'seresnet101.pth', tmp_path / 'out' / 'converted.pth'
+    dst.parent.mkdir()
+    torch.save(timm.create_model('seresnet101').state_dict(), src)
+    result = subprocess.run([sys.executable, TOOL, str(src), str(dst), '--from', 'timm', '--arch', 'seresnet50'],
+                            capture_output=True, text=True)
+    assert result.returncode == 1
+    assert 'timm seresnet50 weights do not fit' in result.stderr
+    assert 'unexpected keys: backbone.layer3.10.bn1.bias' in result.stderr
+    assert 'backbone.layer3.22.se.fc2.weight' in result.stderr
+    assert 'Traceback' not in result.stderr
+    assert list(dst.parent.iterdir()) == []  # no output, no temporary file
+
+
+@pytest.mark.parametrize('source, arch, message', [
+    ('timm', 'resnet50', "unknown timm arch 'resnet50'; choose one of"),
+    ('caffe', None, "unknown source 'caffe'; choose one of ['timm', 'pretrainedmodels', 'mmpretrain']"),
+    ('mmpretrain', None, "the keys are in the 'resnet' layout, which mmpretrain does not use"),
+    ('timm', 'legacy_seresnet18', "timm legacy_seresnet18 has the 'cadene' key layout, but the keys are "
+                                  "in the 'resnet' layout; did you mean 'seresnet18'?"),
+])
+def test_bad_source_or_arch(source, arch, message):
+    state_dict = MODELS.build(dict(type='SEResNet', depth=18)).state_dict()
+    with pytest.raises(ConversionError, match=message.replace('[', r'\[').replace(']', r'\]')):
+        convert_state_dict(state_dict, source, arch)
+
+
+def test_unreadable_or_missing_source_file_names_it(tmp_path):
+    truncated = tmp_path / 'truncated.pth'
+    torch.save(timm.create_model('seresnet18').state_dict(), truncated)
+    truncated.write_bytes(truncated.read_bytes()[:1000])
+    dst = tmp_path / 'out.pth'
+    assert run_cli(str(truncated), str(dst), '--from', 'timm') == 1
+    assert run_cli(str(tmp_path / 'missing.pth'), str(dst), '--from', 'timm') == 1
+    assert not dst.exists()
+    with pytest.raises(ConversionError, match='truncated.pth: not a readable PyTorch checkpoint'):
+        load_state_dict(str(truncated))

@@ -1,0 +1,70 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from se_plugins.models.layers import GATES, SqueezeExcitation
+
+
+def reference_se(se: SqueezeExcitation, x: torch.Tensor, squeeze: str, gate) -> torch.Tensor:
+    """The paper's eqs. (2)-(4), written out with plain tensor ops."""
+    z = {'avg': x.mean((2, 3)), 'max': x.amax((2, 3)),
+         'avgmax': 0.5 * (x.mean((2, 3)) + x.amax((2, 3)))}[squeeze]
+    w1, b1 = se.fc1.weight.flatten(1), se.fc1.bias
+    w2, b2 = se.fc2.weight.flatten(1), se.fc2.bias
+    s = gate(F.linear(F.relu(F.linear(z, w1, b1)), w2, b2))
+    return x * s[:, :, None, None]
+
+
+GATE_FNS = {'sigmoid': torch.sigmoid, 'hsigmoid': F.hardsigmoid, 'tanh': torch.tanh, 'relu': F.relu}
+
+
+@pytest.mark.parametrize('squeeze', ['avg', 'max', 'avgmax'])
+@pytest.mark.parametrize('gate', sorted(GATES))
+def test_matches_the_papers_equations(squeeze, gate):
+    se = SqueezeExcitation(32, ratio=4, squeeze=squeeze, gate=gate)
+    x = torch.randn(2, 32, 5, 7)
+    torch.testing.assert_close(se(x), reference_se(se, x, squeeze, GATE_FNS[gate]))
+
+
+@pytest.mark.parametrize('channels, ratio, divisor, expected', [
+    (256, 16, None, 16),
+    (64, 16, None, 4),     # the paper's C // r (timm's legacy_seresnet18)
+    (64, 16, 8, 8),        # rounded up to the divisor (timm's seresnet18)
+    (304, 16, 8, 16),      # 19 rounds to the nearest multiple of 8, as timm does (no 0.9 bump)
+    (2048, 16, 8, 128),
+])
+def test_squeeze_channels(channels, ratio, divisor, expected):
+    se = SqueezeExcitation(channels, ratio=ratio, divisor=divisor)
+    assert se.squeeze_channels == expected
+    assert se.fc1.weight.shape == (expected, channels, 1, 1)
+    assert se.fc2.weight.shape == (channels, expected, 1, 1)
+
+
+def test_explicit_squeeze_channels_and_no_bias():
+    se = SqueezeExcitation(64, squeeze_channels=10, bias=False)
+    assert se.fc1.weight.shape[0] == 10
+    assert se.fc1.bias is None and se.fc2.bias is None
+    assert sum(p.numel() for p in se.parameters()) == 2 * 64 * 10
+
+
+def test_gate_values_are_exposed_to_hooks():
+    se = SqueezeExcitation(16, ratio=4)
+    recorded = []
+    se.gate.register_forward_hook(lambda module, args, out: recorded.append(out))
+    x = torch.randn(3, 16, 4, 4)
+    y = se(x)
+    assert len(recorded) == 1 and recorded[0].shape == (3, 16, 1, 1)
+    torch.testing.assert_close(recorded[0], se.excite(x))
+    torch.testing.assert_close(y, x * recorded[0])
+
+
+@pytest.mark.parametrize('kwargs, message', [
+    (dict(squeeze='median'), "squeeze='median' is not supported; choose one of ['avg', 'avgmax', 'max']"),
+    (dict(gate='swish'), "gate='swish' is not supported; choose one of ['hsigmoid', 'relu', 'sigmoid', 'tanh']"),
+    (dict(ratio=0), 'ratio must be a positive integer, got 0'),
+    (dict(ratio=-4), 'ratio must be a positive integer, got -4'),
+    (dict(ratio=64), 'has 0 squeeze channels'),
+])
+def test_bad_arguments_name_the_valid_choices(kwargs, message):
+    with pytest.raises(ValueError, match=message.replace('[', r'\[').replace(']', r'\]')):
+        SqueezeExcitation(32, **kwargs)

@@ -1,0 +1,36 @@
+"""Convert SE-ResNet / SE-ResNeXt / SENet-154 weights from timm, pretrainedmodels or mmpretrain.
+
+    python tools/model_converters/se_convert.py SRC DST --from {timm,pretrainedmodels,mmpretrain} [--arch NAME]
+
+The output loads with mmpretrain's ``load_from`` and, for mmdet, with
+``init_cfg=dict(type='Pretrained', checkpoint=DST, prefix='backbone.')``. Its ``meta`` holds the
+``backbone_cfg`` that reproduces the source and the normalisation the weights expect.
+"""
+import argparse
+import json
+import sys
+
+from se_plugins.converters import SOURCE_ARCHS, SOURCES, ConversionError, convert_checkpoint
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('src', help='source checkpoint (a state dict, or one under state_dict/model)')
+    parser.add_argument('dst', help='where to write the se_plugins checkpoint')
+    parser.add_argument('--from', dest='source', required=True, choices=SOURCES)
+    parser.add_argument('--arch', help='the source architecture; inferred from the keys if omitted. '
+                        + '; '.join(f'{s}: {", ".join(a)}' for s, a in SOURCE_ARCHS.items()))
+    args = parser.parse_args()
+    try:
+        meta = convert_checkpoint(args.src, args.dst, args.source, args.arch)
+    except ConversionError as error:
+        print(f'error: {error}\nnothing was written to {args.dst}', file=sys.stderr)
+        return 1
+    print(f'wrote {args.dst}: {args.source} {meta["arch"]}, {meta["num_classes"]} classes')
+    print('backbone_cfg =', json.dumps(meta['backbone_cfg']))
+    print('data_preprocessor =', json.dumps(meta['data_preprocessor']))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

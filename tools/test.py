@@ -1,0 +1,32 @@
+"""Evaluate a checkpoint: python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] ..."""
+import argparse
+
+from mmengine.config import DictAction
+from mmengine.runner import Runner
+
+import se_plugins  # noqa: F401  (registers the se_plugins scope and the se_plugins:: config package)
+from se_plugins.engine import end_cpu_distributed, load_config
+from se_plugins.utils import run_cli
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Evaluate a checkpoint')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='where logs and results go (default: work_dirs/<config>)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, e.g. test_dataloader.batch_size=1')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    return parser.parse_args()
+
+
+def main() -> dict:
+    args = parse_args()
+    cfg = load_config(args.config, args.work_dir, args.cfg_options, args.launcher)
+    cfg.load_from = args.checkpoint
+    return Runner.from_cfg(cfg).test()
+
+
+if __name__ == '__main__':
+    run_cli(main, on_exit=end_cpu_distributed)

@@ -1,0 +1,42 @@
+"""Train a model from a config: python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] ..."""
+import argparse
+
+import torch
+from mmengine.config import DictAction
+from mmengine.runner import Runner
+
+import se_plugins  # noqa: F401  (registers the se_plugins scope and the se_plugins:: config package)
+from se_plugins.engine import end_cpu_distributed, load_config, resolve_resume
+from se_plugins.utils import InputError, run_cli
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Train a model')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--work-dir', help='where logs and checkpoints go (default: work_dirs/<config>)')
+    parser.add_argument('--resume', nargs='?', const='auto', help='resume from this checkpoint, or '
+                        'from the latest one in the work dir when no path is given')
+    parser.add_argument('--amp', action='store_true', help='automatic mixed precision (needs a GPU)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, e.g. train_cfg.max_epochs=1')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)  # set by torch.distributed.launch
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    cfg = load_config(args.config, args.work_dir, args.cfg_options, args.launcher)
+    if args.amp:
+        if not torch.cuda.is_available():
+            raise InputError("--amp needs a GPU (mmengine's AmpOptimWrapper is CUDA-only)")
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    if args.resume is not None:
+        cfg.resume = True
+        cfg.load_from = resolve_resume(cfg.work_dir, args.resume)
+    Runner.from_cfg(cfg).train()
+
+
+if __name__ == '__main__':
+    run_cli(main, on_exit=end_cpu_distributed)
