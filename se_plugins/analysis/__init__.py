@@ -1,0 +1,5 @@
+from .complexity import (PAPER_TABLE, Complexity, PaperRow, build_classifier, build_counted_model, measure,
+                         paper_table)
+
+__all__ = ['PAPER_TABLE', 'Complexity', 'PaperRow', 'build_classifier', 'build_counted_model', 'measure',
+           'paper_table']

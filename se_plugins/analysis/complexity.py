@@ -1,0 +1,173 @@
+"""Parameters and FLOPs as the paper counts them, beside its table (Hu et al., Table 2).
+
+The paper's GFLOPs are multiply-adds of one 224x224 forward pass through the convolutions and the
+fully connected layers. mmengine's ``FlopAnalyzer`` (fvcore's rules) counts those, and also batch
+norm (one per element) and ``adaptive_avg_pool2d`` (the head's global pooling, one per element),
+which the paper leaves out. It counts no element-wise work: ReLUs, residual additions, and the SE
+block's squeeze (a mean over H x W) and scale (one multiply per element). We report the paper's
+count, and beside it BN, pooling and the SE's element-wise work (squeeze + scale, two per element
+of each SE input, counted here from the tensor shapes).
+"""
+import math
+from collections import Counter
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Tuple
+
+import torch
+import torch.nn as nn
+from mmengine.analysis import FlopAnalyzer
+
+from se_plugins.models.layers import SqueezeExcitation
+
+# What the paper's figures count; other operators go to their own columns.
+PAPER_OPERATORS = ('conv', 'linear', 'addmm', 'matmul')
+NORM_OPERATORS = ('batch_norm', 'group_norm')
+POOL_OPERATORS = ('adaptive_avg_pool2d', 'adaptive_max_pool2d')
+
+
+@dataclass(frozen=True)
+class PaperRow:
+    """One model of the paper's complexity table.
+
+    Args:
+        name: The paper's name of the model.
+        backbone: The backbone config (mmpretrain's ResNet/ResNeXt for the plain networks, ours
+            for the SE ones), in the layout the paper's figure was counted with.
+        layout: ``caffe`` (the stride-2 on a downsampling block's first 1x1 conv, as in the
+            original release of SE-ResNet) or ``pytorch`` (on the 3x3 conv).
+        paper_gflops: The paper's figure, or ``None`` where the paper gives none.
+        note: Shown instead of a paper figure.
+    """
+    name: str
+    backbone: dict
+    layout: str
+    paper_gflops: Optional[float]
+    note: str = ''
+
+
+def _rows() -> List[PaperRow]:
+    rows = []
+    for depth, plain, se in ((50, 3.86, 3.87), (101, 7.58, 7.60), (152, 11.30, 11.32)):
+        rows.append(PaperRow(f'ResNet-{depth}', dict(type='mmpretrain.ResNet', depth=depth, style='caffe'),
+                             'caffe', plain))
+        rows.append(PaperRow(f'SE-ResNet-{depth}', dict(type='se_plugins.SEResNet', depth=depth, style='caffe'),
+                             'caffe', se))
+    for depth, plain, se in ((50, 4.24, 4.25), (101, 7.99, 8.00)):
+        rows.append(PaperRow(f'ResNeXt-{depth} (32x4d)', dict(type='mmpretrain.ResNeXt', depth=depth, groups=32,
+                                                             width_per_group=4), 'pytorch', plain))
+        rows.append(PaperRow(f'SE-ResNeXt-{depth} (32x4d)', dict(type='se_plugins.SEResNeXt', depth=depth, groups=32,
+                                                                width_per_group=4), 'pytorch', se))
+    rows.append(PaperRow('SENet-154', dict(type='se_plugins.SENet154'), 'pytorch', None,
+                         'not in the paper\'s table'))
+    rows.append(PaperRow('SE-ResNet-50', dict(type='se_plugins.SEResNet', depth=50), 'pytorch', None,
+                         'the paper counts the caffe layout'))
+    return rows
+
+
+# The SE-ResNets of the paper put the stride on the first 1x1 conv (the Caffe release); its
+# ResNeXts, like SENet-154, on the grouped 3x3. The last row, SE-ResNet-50 with the stride on the
+# 3x3 (timm's, mmpretrain's and ours by default), shows what that layout costs.
+PAPER_TABLE: Tuple[PaperRow, ...] = tuple(_rows())
+
+
+@dataclass
+class Complexity:
+    """What one forward pass of a model costs.
+
+    Args:
+        params: Parameters.
+        paper_flops: Multiply-adds of convolutions and fully connected layers: the paper's count.
+        norm_flops: What ``FlopAnalyzer`` adds for normalisation layers.
+        pool_flops: What ``FlopAnalyzer`` adds for global pooling (the SE squeezes and the head's).
+        se_elementwise_flops: The SE blocks' squeeze and scale, two per element of each SE input,
+            which ``FlopAnalyzer`` does not count.
+        by_operator: ``FlopAnalyzer``'s count per operator.
+    """
+    params: int
+    paper_flops: int
+    norm_flops: int
+    pool_flops: int
+    se_elementwise_flops: int
+    by_operator: Dict[str, int]
+
+
+def measure(model: nn.Module, input_shape: Tuple[int, ...] = (1, 3, 224, 224)) -> Complexity:
+    """Count the parameters and FLOPs of ``model`` on one input of ``input_shape``.
+
+    Args:
+        model: A module whose ``forward`` takes one image tensor (a backbone or an mmpretrain
+            classifier in ``tensor`` mode).
+        input_shape: The input tensor's shape.
+    """
+    model = model.eval()
+    se_inputs = []
+
+    def count_se(module, inputs, output):
+        se_inputs.append(math.prod(int(size) for size in inputs[0].shape))
+
+    handles = [m.register_forward_hook(count_se) for m in model.modules() if isinstance(m, SqueezeExcitation)]
+    try:
+        with torch.no_grad():
+            analyzer = FlopAnalyzer(model, torch.zeros(input_shape))
+            analyzer.unsupported_ops_warnings(False)
+            analyzer.uncalled_modules_warnings(False)
+            by_operator = Counter(analyzer.by_operator())
+    finally:
+        for handle in handles:
+            handle.remove()
+    # FlopAnalyzer traces the model once: each SE block ran once
+    return Complexity(
+        params=sum(p.numel() for p in model.parameters()),
+        paper_flops=sum(by_operator[op] for op in PAPER_OPERATORS),
+        norm_flops=sum(by_operator[op] for op in NORM_OPERATORS),
+        pool_flops=sum(by_operator[op] for op in POOL_OPERATORS),
+        se_elementwise_flops=2 * sum(se_inputs),
+        by_operator=dict(by_operator))
+
+
+def build_classifier(backbone: dict, num_classes: int = 1000) -> nn.Module:
+    """An mmpretrain ImageNet classifier on ``backbone`` (ending in 2048 channels): global average
+    pooling and one linear layer, as in the paper's networks."""
+    from mmengine.registry import DefaultScope
+    from mmpretrain.registry import MODELS
+
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        return MODELS.build(dict(
+            type='ImageClassifier', backbone=backbone, neck=dict(type='GlobalAveragePooling'),
+            head=dict(type='LinearClsHead', num_classes=num_classes, in_channels=2048,
+                      loss=dict(type='CrossEntropyLoss'))))
+
+
+def build_counted_model(cfg) -> Tuple[nn.Module, str]:
+    """The model of a config whose FLOPs we count, and what it is: a classifier's whole model, a
+    detector's backbone (its FLOPs at 224x224 compare with the classification tables)."""
+    from mmengine.registry import DefaultScope
+
+    if cfg.get('default_scope', 'mmpretrain') == 'mmdet':
+        from mmdet.registry import MODELS
+        with DefaultScope.overwrite_default_scope('mmdet'):
+            backbone = dict(cfg.model.backbone, init_cfg=None)
+            return MODELS.build(backbone), 'the detector\'s backbone'
+    from mmpretrain.registry import MODELS
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        return MODELS.build(cfg.model), 'the classifier'
+
+
+def paper_table(rows=PAPER_TABLE, input_shape: Tuple[int, ...] = (1, 3, 224, 224)) -> str:
+    """The paper's complexity table recounted: one line per row, with the deviation from the paper.
+
+    Args:
+        rows: The models, by default :data:`PAPER_TABLE`.
+        input_shape: The input shape; the paper's figures are for ``(1, 3, 224, 224)``.
+    """
+    lines = [f'| model | layout | params (M) | GFLOPs | paper GFLOPs | deviation | + BN | + pooling | + SE element-wise |',
+             '|---|---|---:|---:|---:|---:|---:|---:|---:|']
+    for row in rows:
+        cost = measure(build_classifier(row.backbone), input_shape)
+        gflops = cost.paper_flops / 1e9
+        paper = f'{row.paper_gflops:.2f}' if row.paper_gflops is not None else row.note
+        deviation = (f'{100 * (gflops / row.paper_gflops - 1):+.2f} %' if row.paper_gflops is not None else '')
+        lines.append(f'| {row.name} | {row.layout} | {cost.params / 1e6:.2f} | {gflops:.3f} | {paper} | '
+                     f'{deviation} | {cost.norm_flops / 1e9:.3f} | {cost.pool_flops / 1e9:.4f} | '
+                     f'{cost.se_elementwise_flops / 1e9:.4f} |')
+    return '\n'.join(lines)

@@ -1,0 +1,77 @@
+import os.path as osp
+import runpy
+import sys
+
+import pretrainedmodels
+import pytest
+import torch
+
+from se_plugins.analysis import PAPER_TABLE, build_classifier, measure, paper_table
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+GET_FLOPS = osp.join(REPO, 'tools', 'analysis_tools', 'get_flops.py')
+
+
+@pytest.fixture(scope='module')
+def table():
+    return paper_table()
+
+
+def test_every_paper_row_is_within_half_a_percent(table):
+    rows = {}
+    for line in table.splitlines()[2:]:
+        cells = [cell.strip() for cell in line.strip('|').split('|')]
+        rows[(cells[0], cells[1])] = cells
+    assert len(rows) == len(PAPER_TABLE) == 12
+    checked = 0
+    for row in PAPER_TABLE:
+        cells = rows[(row.name, row.layout)]
+        gflops = float(cells[3])
+        if row.paper_gflops is None:
+            assert cells[4] == row.note and cells[5] == ''
+            continue
+        assert abs(gflops / row.paper_gflops - 1) < 0.005, cells
+        assert float(cells[5].rstrip(' %')) == pytest.approx(100 * (gflops / row.paper_gflops - 1), abs=0.02)
+        checked += 1
+    assert checked == 10
+    # SE costs what the paper says: +2.53 M parameters and a few MFLOPs on ResNet-50
+    assert float(rows[('SE-ResNet-50', 'caffe')][2]) == pytest.approx(28.09)
+    assert float(rows[('ResNet-50', 'caffe')][2]) == pytest.approx(25.56)
+    # the layout matters: the stride on the 3x3 costs 0.23 GFLOPs more (timm's seresnet50: 4.09)
+    assert float(rows[('SE-ResNet-50', 'pytorch')][3]) == pytest.approx(4.09, abs=0.005)
+
+
+def test_the_count_equals_that_of_cadenes_caffe_style_port():
+    ours = measure(build_classifier(dict(type='se_plugins.SEResNet', depth=50, style='caffe')))
+    cadene = measure(pretrainedmodels.se_resnet50(num_classes=1000, pretrained=None))
+    assert ours.paper_flops == cadene.paper_flops == 3_860_488_192
+    assert ours.params == cadene.params == 28_088_024
+
+
+def test_what_the_paper_does_not_count_is_reported_apart():
+    se = measure(build_classifier(dict(type='se_plugins.SEResNet', depth=50, style='caffe')))
+    plain = measure(build_classifier(dict(type='mmpretrain.ResNet', depth=50, style='caffe')))
+    assert se.by_operator['batch_norm'] == se.norm_flops == plain.norm_flops > 0
+    assert se.pool_flops == 2048 * 7 * 7  # the head's global pooling; the SE squeezes are element-wise
+    # squeeze + scale on every block's output: 2 x sum over blocks of C x H x W
+    blocks = [(3, 256, 56), (4, 512, 28), (6, 1024, 14), (3, 2048, 7)]
+    assert se.se_elementwise_flops == 2 * sum(n * c * s * s for n, c, s in blocks)
+    assert plain.se_elementwise_flops == 0
+    assert se.paper_flops - plain.paper_flops == 2_514_944  # the SE FCs: one multiply-add per weight
+
+
+def test_the_tool_prints_the_table_and_counts_a_config(capsys):
+    argv = sys.argv
+    try:
+        sys.argv = [GET_FLOPS, osp.join(REPO, 'configs', 'imagenet', 'se-resnet50_8xb128-paper_in1k.py')]
+        text = runpy.run_path(GET_FLOPS)['main']()
+    finally:
+        sys.argv = argv
+    assert 'params: 28.088 M' in text
+    assert 'GFLOPs (conv + fc, as the paper counts): 4.' in text  # pytorch layout, like mmpretrain's
+    assert text in capsys.readouterr().out
+
+
+def test_readme_shows_the_table_the_tool_prints(table):
+    with open(osp.join(REPO, 'README.md')) as f:
+        assert table in f.read()
