@@ -16,6 +16,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--work-dir', help='where logs and results go (default: work_dirs/<config>)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, e.g. test_dataloader.batch_size=1')
+    parser.add_argument('--fuse-conv-bn', action='store_true',
+                        help='fold BN into the convs before testing (deploy mode: faster, same results)')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     return parser.parse_args()
@@ -25,6 +27,8 @@ def main() -> dict:
     args = parse_args()
     cfg = load_config(args.config, args.work_dir, args.cfg_options, args.launcher)
     cfg.load_from = args.checkpoint
+    if args.fuse_conv_bn:
+        cfg.custom_hooks = [*cfg.get('custom_hooks', []), dict(type='se_plugins.FuseConvBNHook')]
     return Runner.from_cfg(cfg).test()
 
 

@@ -105,7 +105,7 @@ def measure(model: nn.Module, input_shape: Tuple[int, ...] = (1, 3, 224, 224)) -
     def count_se(module, inputs, output):
         se_inputs.append(math.prod(int(size) for size in inputs[0].shape))
 
-    handles = [m.register_forward_hook(count_se) for m in model.modules() if isinstance(m, SqueezeExcitation)]
+    handles = [m.pool.register_forward_hook(count_se) for m in model.modules() if isinstance(m, SqueezeExcitation)]
     try:
         with torch.no_grad():
             analyzer = FlopAnalyzer(model, torch.zeros(input_shape))

@@ -4,6 +4,7 @@ import math
 import os.path as osp
 
 import torch.distributed as dist
+from mmcv.cnn import fuse_conv_bn
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
@@ -68,3 +69,15 @@ class FiniteLossHook(Hook):
             raise FloatingPointError(f'iteration {runner.iter + 1} (epoch {runner.epoch + 1}): '
                                      f'{name} is {float(outputs[name])}; all terms: '
                                      + ', '.join(f'{k}={float(v):.4g}' for k, v in outputs.items()))
+
+
+@HOOKS.register_module()
+class FuseConvBNHook(Hook):
+    """Before testing, fold every BN of the model into the conv before it (deploy mode; what
+    ``tools/test.py --fuse-conv-bn`` adds). It runs after the checkpoint is loaded."""
+
+    priority = 'VERY_LOW'
+
+    def before_test(self, runner) -> None:
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        fuse_conv_bn(model.eval())

@@ -96,8 +96,12 @@ def test_faster_rcnn_entry_config_trains_and_evaluates(coco_root, tmp_path):
 ])
 def test_classification_config_trains_and_evaluates(config, make, tmp_path):
     data_root = make(str(tmp_path / 'data'), num_classes=3, train_per_class=4, val_per_class=2, image_size=64)
-    metrics = train_and_test(osp.join(REPO, config), classification_options(data_root), str(tmp_path / 'work'))
+    work_dir = str(tmp_path / 'work')
+    metrics = train_and_test(osp.join(REPO, config), classification_options(data_root), work_dir)
     assert 0 <= metrics['accuracy/top1'] <= metrics['accuracy/top5'] <= 100
+    fused = run_tool('test.py', osp.join(REPO, config), osp.join(work_dir, 'epoch_1.pth'), '--fuse-conv-bn',
+                     '--work-dir', work_dir, *options(classification_options(data_root)))
+    assert fused == metrics  # deploy mode: BN folded into the convs, the same predictions
 
 
 @pytest.mark.parametrize('form', ['path', 'package'])

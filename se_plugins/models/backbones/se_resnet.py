@@ -3,6 +3,7 @@ from typing import Optional, Sequence
 import torch
 import torch.nn as nn
 import torch.utils.checkpoint as cp
+from mmcv.cnn import fuse_conv_bn
 from mmpretrain.models.backbones.resnet import BasicBlock, Bottleneck, ResNet
 
 from se_plugins.registry import MODELS
@@ -64,11 +65,19 @@ class SEBlockMixin:
             out = self.residual(self.se(x) if self._se_at('pre') else x)
             if self.branch_relu:
                 out = self.relu(out)
-            if self._se_at('standard'):
-                out = self.se(out)
-            elif self._se_at('identity'):
-                identity = self.se(identity)
-            out = self.drop_path(out) + identity
+            no_drop_path = isinstance(self.drop_path, nn.Identity)
+            # Where the SE scales one of the two summed branches, scale and sum are one pass over
+            # the feature map (torch.addcmul) instead of two.
+            if self._se_at('standard') and no_drop_path:
+                out = self.se.scale_add(out, identity)
+            elif self._se_at('identity') and no_drop_path:
+                out = self.se.scale_add(identity, out)
+            else:
+                if self._se_at('standard'):
+                    out = self.se(out)
+                elif self._se_at('identity'):
+                    identity = self.se(identity)
+                out = self.drop_path(out) + identity
             if self._se_at('post'):
                 out = self.se(out)
             return out
@@ -172,6 +181,19 @@ class SEResNet(ResNet):
     def train(self, mode: bool = True) -> 'SEResNet':
         super().train(mode)
         return self  # mmpretrain's ResNet.train returns None, unlike nn.Module.train
+
+    def fuse(self) -> 'SEResNet':
+        """Deploy mode, for inference: fold every BN into the conv before it (mmcv's
+        ``fuse_conv_bn``, with the BN's running statistics) and switch to eval mode. The SE scale
+        is already fused with the residual sum (:meth:`SqueezeExcitation.scale_add`).
+
+        Returns:
+            This backbone, fused: its outputs equal the unfused model's in eval mode, to float
+            rounding.
+        """
+        self.eval()
+        fuse_conv_bn(self)
+        return self
 
     def make_res_layer(self, **kwargs) -> nn.Sequential:
         # ResNet.__init__ appends each stage's name to self.res_layers after building it, so its

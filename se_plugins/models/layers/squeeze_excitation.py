@@ -21,6 +21,29 @@ def check_choice(name: str, value, choices) -> None:
         raise InputError(f'{name}={value!r} is not supported; choose one of {sorted(choices)}')
 
 
+class GlobalPool(nn.Module):
+    """The squeeze of eq. (2): one value per channel, ``(N, C, H, W) -> (N, C, 1, 1)``.
+
+    Args:
+        mode: ``'avg'`` (the paper's), ``'max'`` (its ablation) or ``'avgmax'`` ((avg + max) / 2).
+    """
+
+    def __init__(self, mode: str = 'avg') -> None:
+        super().__init__()
+        check_choice('squeeze', mode, SQUEEZE_OPS)
+        self.mode = mode
+
+    def extra_repr(self) -> str:
+        return repr(self.mode)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.mode == 'avg':
+            return x.mean((2, 3), keepdim=True)
+        if self.mode == 'max':
+            return x.amax((2, 3), keepdim=True)
+        return 0.5 * x.mean((2, 3), keepdim=True) + 0.5 * x.amax((2, 3), keepdim=True)
+
+
 class SqueezeExcitation(nn.Module):
     """Squeeze-and-Excitation block (Hu et al., "Squeeze-and-Excitation Networks", TPAMI 2019).
 
@@ -34,8 +57,9 @@ class SqueezeExcitation(nn.Module):
     - scale, eq. (4): ``x~_c = s_c · u_c``.
 
     ``fc1``/``fc2`` are 1x1 convolutions, the layout of the original release, timm and Cadene's
-    ``pretrainedmodels``. The gate is a submodule, so ``se.gate`` can carry a forward hook that
-    records the excitation values ``s`` (see :meth:`excite`).
+    ``pretrainedmodels``. The squeeze (``pool``) and the gate are submodules, so ``se.gate`` can
+    carry a forward hook that records the excitation values ``s`` (see :meth:`excite`), and
+    ``se.pool`` one that sees the input. :meth:`scale_add` fuses the scale with a residual sum.
 
     Args:
         channels: Number of input (and output) channels ``C``.
@@ -61,35 +85,31 @@ class SqueezeExcitation(nn.Module):
         check_choice('gate', gate, GATES)
         if squeeze_channels is None:
             if not isinstance(ratio, int) or ratio <= 0:
-                raise ValueError(f'ratio must be a positive integer, got {ratio!r}')
+                raise InputError(f'ratio must be a positive integer, got {ratio!r}')
             if divisor is None:
                 squeeze_channels = channels // ratio
             else:
                 squeeze_channels = make_divisible(channels / ratio, divisor, min_ratio=0.0)
         if squeeze_channels < 1:
-            raise ValueError(f'SqueezeExcitation on {channels} channels with ratio {ratio} has '
+            raise InputError(f'SqueezeExcitation on {channels} channels with ratio {ratio} has '
                              f'{squeeze_channels} squeeze channels; use a smaller ratio')
         self.channels = channels
         self.squeeze_channels = squeeze_channels
         self.squeeze = squeeze
+        self.pool = GlobalPool(squeeze)
         self.fc1 = nn.Conv2d(channels, squeeze_channels, kernel_size=1, bias=bias)
         self.relu = nn.ReLU(inplace=True)
         self.fc2 = nn.Conv2d(squeeze_channels, channels, kernel_size=1, bias=bias)
         self.gate = GATES[gate]()
 
-    def extra_repr(self) -> str:
-        return f'squeeze={self.squeeze!r}'
-
-    def _squeeze(self, x: torch.Tensor) -> torch.Tensor:
-        if self.squeeze == 'avg':
-            return x.mean((2, 3), keepdim=True)
-        if self.squeeze == 'max':
-            return x.amax((2, 3), keepdim=True)
-        return 0.5 * x.mean((2, 3), keepdim=True) + 0.5 * x.amax((2, 3), keepdim=True)
-
     def excite(self, x: torch.Tensor) -> torch.Tensor:
         """Return the excitation ``s`` of shape ``(N, C, 1, 1)``: eqs. (2) and (3)."""
-        return self.gate(self.fc2(self.relu(self.fc1(self._squeeze(x)))))
+        return self.gate(self.fc2(self.relu(self.fc1(self.pool(x)))))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x * self.excite(x)
+
+    def scale_add(self, x: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+        """``self(x) + other`` in one pass over the feature map (``torch.addcmul``): the SE scale
+        fused with a residual block's sum."""
+        return torch.addcmul(other, x, self.excite(x))
