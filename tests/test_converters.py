@@ -10,9 +10,9 @@ import timm
 import torch
 import torch.nn as nn
 from mmengine.runner import load_checkpoint
-from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
 
 import se_plugins  # noqa: F401
+from se_plugins.analysis import build_classifier
 from se_plugins.converters import SOURCE_ARCHS, ConversionError, convert_state_dict, load_state_dict
 from se_plugins.registry import MODELS
 
@@ -40,12 +40,6 @@ def randomize(model: nn.Module, size: int) -> nn.Module:
     return model.eval()
 
 
-def mmpretrain_classifier(backbone: dict, num_classes: int, feat_dim: int) -> nn.Module:
-    return MMPRETRAIN_MODELS.build(dict(
-        type='ImageClassifier', backbone=backbone, neck=dict(type='GlobalAveragePooling'),
-        head=dict(type='LinearClsHead', num_classes=num_classes, in_channels=feat_dim)))
-
-
 def build_peer(source: str, arch: str) -> nn.Module:
     if source == 'timm':
         return timm.create_model(arch, pretrained=False)
@@ -54,7 +48,7 @@ def build_peer(source: str, arch: str) -> nn.Module:
     backbone = dict(type='SEResNet', depth=int(arch[8:])) if arch.startswith('seresnet') else dict(
         type='SEResNeXt', depth=int(arch[9:arch.index('_')]), groups=int(arch.split('_')[1][:2]),
         width_per_group=4)
-    return mmpretrain_classifier(backbone, 1000, 2048)
+    return build_classifier(backbone, 1000, 2048)
 
 
 def peer_logits(source: str, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -96,7 +90,7 @@ def test_converted_weights_give_the_peers_logits(source, arch, tmp_path):
     assert named_meta == {k: v for k, v in meta.items() if k != 'source_file'}
     assert named_state_dict.keys() == checkpoint['state_dict'].keys()
 
-    ours = mmpretrain_classifier(meta['backbone_cfg'], meta['num_classes'], 2048 if not arch.endswith(
+    ours = build_classifier(meta['backbone_cfg'], meta['num_classes'], 2048 if not arch.endswith(
         ('18', '34')) else 512)
     load_checkpoint(ours, str(dst), strict=True, logger='silent')
     ours.eval()

@@ -125,16 +125,22 @@ def measure(model: nn.Module, input_shape: Tuple[int, ...] = (1, 3, 224, 224)) -
         by_operator=dict(by_operator))
 
 
-def build_classifier(backbone: dict, num_classes: int = 1000) -> nn.Module:
-    """An mmpretrain ImageNet classifier on ``backbone`` (ending in 2048 channels): global average
-    pooling and one linear layer, as in the paper's networks."""
+def build_classifier(backbone: dict, num_classes: int = 1000, in_channels: int = 2048) -> nn.Module:
+    """An mmpretrain classifier on ``backbone``: global average pooling and one linear layer, as
+    in the paper's networks.
+
+    Args:
+        backbone: The backbone config.
+        num_classes: Classes of the linear layer.
+        in_channels: Channels of the backbone's last stage.
+    """
     from mmengine.registry import DefaultScope
     from mmpretrain.registry import MODELS
 
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         return MODELS.build(dict(
             type='ImageClassifier', backbone=backbone, neck=dict(type='GlobalAveragePooling'),
-            head=dict(type='LinearClsHead', num_classes=num_classes, in_channels=2048,
+            head=dict(type='LinearClsHead', num_classes=num_classes, in_channels=in_channels,
                       loss=dict(type='CrossEntropyLoss'))))
 
 
