@@ -2,6 +2,7 @@ from typing import Optional
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from mmpretrain.models.utils import make_divisible
 
 from se_plugins.utils import InputError
@@ -56,10 +57,11 @@ class SqueezeExcitation(nn.Module):
       its ablations (tanh, relu) or the hard sigmoid of MobileNetV3;
     - scale, eq. (4): ``x~_c = s_c · u_c``.
 
-    ``fc1``/``fc2`` are 1x1 convolutions, the layout of the original release, timm and Cadene's
-    ``pretrainedmodels``. The squeeze (``pool``) and the gate are submodules, so ``se.gate`` can
-    carry a forward hook that records the excitation values ``s`` (see :meth:`excite`), and
-    ``se.pool`` one that sees the input. :meth:`scale_add` fuses the scale with a residual sum.
+    ``fc1``/``fc2`` are stored as 1x1 convolutions, the layout of the original release, timm and
+    Cadene's ``pretrainedmodels``. The squeeze (``pool``) and the gate are submodules, so
+    ``se.gate`` can carry a forward hook that records the excitation values ``s`` (see
+    :meth:`excite`), and ``se.pool`` one that sees the input. :meth:`scale_add` fuses the scale
+    with a residual sum.
 
     Args:
         channels: Number of input (and output) channels ``C``.
@@ -104,7 +106,11 @@ class SqueezeExcitation(nn.Module):
 
     def excite(self, x: torch.Tensor) -> torch.Tensor:
         """Return the excitation ``s`` of shape ``(N, C, 1, 1)``: eqs. (2) and (3)."""
-        return self.gate(self.fc2(self.relu(self.fc1(self.pool(x)))))
+        z = self.pool(x).flatten(1)
+        # fc1/fc2 are stored as 1x1 convs but applied as matrix products on the (N, C) squeeze:
+        # the same numbers, without a convolution's per-call overhead on a 1x1 map.
+        z = self.relu(F.linear(z, self.fc1.weight.flatten(1), self.fc1.bias))
+        return self.gate(F.linear(z, self.fc2.weight.flatten(1), self.fc2.bias)[:, :, None, None])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x * self.excite(x)

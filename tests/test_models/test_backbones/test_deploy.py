@@ -67,3 +67,11 @@ def test_fuse_folds_every_bn_and_keeps_the_outputs(cfg):
     assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
     for out, ref in zip(fused, expected):
         torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize('training', [False, True], ids=['eval', 'train'])
+def test_no_graph_breaks_under_torch_compile(training):
+    torch._dynamo.reset()
+    model = MODELS.build(dict(type='SEResNet', depth=50)).train(training)
+    explanation = torch._dynamo.explain(model)(torch.randn(2, 3, 64, 64))
+    assert explanation.graph_break_count == 0 and explanation.graph_count == 1, explanation.break_reasons

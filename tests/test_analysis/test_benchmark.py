@@ -1,0 +1,49 @@
+import os.path as osp
+import re
+import runpy
+import sys
+
+import torch
+import torch.nn as nn
+
+from se_plugins.analysis.benchmark import interleaved, saved_activation_bytes
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+TOOL = osp.join(REPO, 'tools', 'analysis_tools', 'benchmark_backbone.py')
+
+
+def test_models_are_timed_in_turn_every_round():
+    calls = []
+    timings = interleaved({name: (lambda name=name: calls.append(name)) for name in 'abc'}, rounds=3, warmup=1)
+    assert calls == list('abc') + list('abc') * 3
+    assert all(len(t.seconds) == 3 and t.median >= 0 for t in timings.values())
+
+
+def test_saved_bytes_count_each_saved_storage_once_without_parameters():
+    linear = nn.Linear(100, 50)
+    x = torch.randn(8, 100)
+
+    def step():
+        hidden = linear(x)  # saves x (8 x 100) and the weight (a parameter: not counted)
+        hidden.exp().sum().backward()  # exp saves its output (8 x 50)
+    assert saved_activation_bytes(linear, step) == 4 * (8 * 100 + 8 * 50)
+
+
+def test_the_tool_prints_every_model_and_the_ratios(capsys):
+    argv, sys.argv = sys.argv, [TOOL, '--rounds', '1', '--settings', 'infer:1', 'train:2', '--size', '64',
+                                '--dtypes', 'bf16', '--channels-last', 'on', '--detection']
+    try:
+        lines = runpy.run_path(TOOL)['main']()
+    finally:
+        sys.argv = argv
+    text = '\n'.join(lines)
+    assert text in capsys.readouterr().out
+    assert re.search(r'^infer batch 1, bf16, channels_last on, 64x64, 1 rounds$', text, re.M)
+    assert len(re.findall(r'^  SE cost \(SE-R50 / R50\):   ours \d+\.\d{3}   mmpretrain \d+\.\d{3}   timm \d+\.\d{3}$',
+                          text, re.M)) == 2
+    assert re.search(r'ours deploy / faster peer SE-R50: \d+\.\d{3}', text)
+    assert re.search(r'SE cost \(SE-R50-FPN / R50-FPN\): \d+\.\d{3}', text)
+    memory = dict(re.findall(r'^  (ours SE-R50(?: with_cp)?|ours R50 \(SE off\)) .* (\d+\.\d)$', text, re.M))
+    # the SE keeps its inputs for backward; with_cp keeps only each block's input
+    assert float(memory['ours SE-R50 with_cp']) < float(memory['ours R50 (SE off)']) < float(memory['ours SE-R50'])
+    assert float(re.search(r'with_cp / without: saved memory (\d\.\d+)', text).group(1)) < 0.5

@@ -1,0 +1,164 @@
+"""Speed and memory of our SE-ResNet-50 beside ResNet-50 and the peers' SE-ResNet-50, in one process.
+
+    python tools/analysis_tools/benchmark_backbone.py [--rounds 9] [--settings infer:1 infer:32 train:16]
+        [--dtypes fp32 bf16] [--channels-last off on] [--detection] [--size 224] [--threads 2]
+
+Every model is an ImageNet classifier (1000 classes) with random weights: ours (SE on, SE off,
+deploy mode, with_cp), mmpretrain's SEResNet/ResNet and timm's seresnet50/resnet50. In each
+setting (inference batch N or training step batch N; dtype; memory format) the models are timed
+interleaved, once per round; the tables give the median, min and max, and the ratios that matter.
+``--detection`` adds Faster R-CNN SE-R50-FPN vs R50-FPN training steps under mmdet (the CPU demo
+config, 128x128 generated images). Times are machine-dependent: compare ratios.
+"""
+import argparse
+import copy
+import os.path as osp
+import tempfile
+from typing import Dict, List
+
+import timm
+import torch
+
+import se_plugins  # noqa: F401
+from se_plugins.analysis import build_classifier
+from se_plugins.analysis.benchmark import interleaved, saved_activation_bytes, step_function
+from se_plugins.utils import InputError, run_cli
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+DTYPES = {'fp32': torch.float32, 'bf16': torch.bfloat16}
+NO_SE = (False, False, False, False)
+
+
+def classifiers() -> Dict[str, torch.nn.Module]:
+    torch.manual_seed(0)
+    models = {
+        'ours SE-R50': build_classifier(dict(type='se_plugins.SEResNet', depth=50)),
+        'ours R50 (SE off)': build_classifier(dict(type='se_plugins.SEResNet', depth=50, se_stages=NO_SE)),
+        'mmpretrain SE-R50': build_classifier(dict(type='mmpretrain.SEResNet', depth=50)),
+        'mmpretrain R50': build_classifier(dict(type='mmpretrain.ResNet', depth=50)),
+        'timm seresnet50': timm.create_model('seresnet50', pretrained=False),
+        'timm resnet50': timm.create_model('resnet50', pretrained=False),
+    }
+    deploy = copy.deepcopy(models['ours SE-R50'])
+    deploy.backbone.fuse()
+    models['ours SE-R50 deploy'] = deploy
+    models['ours SE-R50 with_cp'] = build_classifier(dict(type='se_plugins.SEResNet', depth=50, with_cp=True))
+    return models
+
+
+def models_for(mode: str) -> List[str]:
+    names = ['ours SE-R50', 'ours R50 (SE off)', 'mmpretrain SE-R50', 'mmpretrain R50', 'timm seresnet50',
+             'timm resnet50']
+    return names + (['ours SE-R50 deploy'] if mode == 'infer' else ['ours SE-R50 with_cp'])
+
+
+def ratio_lines(median: Dict[str, float], mode: str) -> List[str]:
+    lines = [f'  SE cost (SE-R50 / R50):   ours {median["ours SE-R50"] / median["ours R50 (SE off)"]:.3f}   '
+             f'mmpretrain {median["mmpretrain SE-R50"] / median["mmpretrain R50"]:.3f}   '
+             f'timm {median["timm seresnet50"] / median["timm resnet50"]:.3f}',
+             f'  ours SE-R50 / peers\' SE-R50:   / timm {median["ours SE-R50"] / median["timm seresnet50"]:.3f}   '
+             f'/ mmpretrain {median["ours SE-R50"] / median["mmpretrain SE-R50"]:.3f}']
+    fastest_peer = min(median['timm seresnet50'], median['mmpretrain SE-R50'])
+    if mode == 'infer':
+        lines.append(f'  ours deploy / faster peer SE-R50: {median["ours SE-R50 deploy"] / fastest_peer:.3f}   '
+                     f'ours deploy / ours R50: {median["ours SE-R50 deploy"] / median["ours R50 (SE off)"]:.3f}')
+    else:
+        lines.append(f'  with_cp / without: time {median["ours SE-R50 with_cp"] / median["ours SE-R50"]:.3f}')
+    return lines
+
+
+def benchmark_classifiers(args) -> List[str]:
+    models = classifiers()
+    out = []
+    for setting in args.settings:
+        mode, _, batch = setting.partition(':')
+        if mode not in ('infer', 'train') or not batch.isdigit():
+            raise InputError(f'--settings {setting!r}: expected infer:<batch> or train:<batch>')
+        for dtype_name in args.dtypes:
+            for channels_last in args.channels_last:
+                names = models_for(mode)
+                steps = {name: step_function(models[name], mode, int(batch), args.size, DTYPES[dtype_name],
+                                             channels_last == 'on') for name in names}
+                timings = interleaved(steps, args.rounds)
+                median = {name: timing.median for name, timing in timings.items()}
+                out.append(f'\n{mode} batch {batch}, {dtype_name}, channels_last {channels_last}, '
+                           f'{args.size}x{args.size}, {args.rounds} rounds')
+                header = f'  {"model":<22} {"median ms":>10} {"min":>8} {"max":>8}'
+                out.append(header + ('  saved for backward (MB)' if mode == 'train' else ''))
+                for name in names:
+                    t = timings[name]
+                    line = f'  {name:<22} {1e3 * t.median:>10.1f} {1e3 * min(t.seconds):>8.1f} {1e3 * max(t.seconds):>8.1f}'
+                    if mode == 'train':
+                        line += f'  {saved_activation_bytes(models[name], steps[name]) / 2**20:>10.1f}'
+                    out.append(line)
+                out += ratio_lines(median, mode)
+                if mode == 'train':
+                    memory = {name: saved_activation_bytes(models[name], steps[name])
+                              for name in ('ours SE-R50', 'ours SE-R50 with_cp')}
+                    out.append(f'  with_cp / without: saved memory {memory["ours SE-R50 with_cp"] / memory["ours SE-R50"]:.3f}')
+                for model in models.values():
+                    model.to(memory_format=torch.contiguous_format)
+    return out
+
+
+def benchmark_detection(args) -> List[str]:
+    """Faster R-CNN SE-R50-FPN vs R50-FPN (SE off) training steps, CPU demo config, batch 2."""
+    from mmengine.config import Config
+    from mmengine.dataset import pseudo_collate
+    from mmengine.registry import DefaultScope
+    from mmdet.registry import DATASETS, MODELS
+
+    from se_plugins.datasets import make_coco_detection
+
+    with tempfile.TemporaryDirectory() as root, DefaultScope.overwrite_default_scope('mmdet'):
+        make_coco_detection(root, num_train=2, num_val=1, image_size=128)
+        cfg = Config.fromfile(osp.join(REPO, 'configs', 'faster_rcnn', 'faster-rcnn_se-r50_fpn_cpu-demo_shapes.py'))
+        dataset = DATASETS.build(dict(cfg.train_dataloader.dataset, data_root=root + '/'))
+        batch = pseudo_collate([dataset[0], dataset[1]])
+        detectors = {}
+        for name, se_stages in (('Faster R-CNN SE-R50-FPN', (True, ) * 4), ('Faster R-CNN R50-FPN', NO_SE)):
+            torch.manual_seed(0)
+            model = MODELS.build(dict(cfg.model, backbone=dict(cfg.model.backbone, se_stages=se_stages)))
+            detectors[name] = model.train()
+
+        def step(model):
+            def train_step() -> None:
+                data = model.data_preprocessor(batch, True)
+                loss, _ = model.parse_losses(model(**data, mode='loss'))
+                loss.backward()
+                model.zero_grad(set_to_none=True)
+            return train_step
+
+        timings = interleaved({name: step(model) for name, model in detectors.items()}, args.rounds)
+    names = list(detectors)
+    lines = [f'\nFaster R-CNN training step, batch 2, 128x128, fp32, {args.rounds} rounds',
+             f'  {"model":<26} {"median ms":>10} {"min":>8} {"max":>8}']
+    for name in names:
+        t = timings[name]
+        lines.append(f'  {name:<26} {1e3 * t.median:>10.1f} {1e3 * min(t.seconds):>8.1f} {1e3 * max(t.seconds):>8.1f}')
+    lines.append(f'  SE cost (SE-R50-FPN / R50-FPN): {timings[names[0]].median / timings[names[1]].median:.3f}')
+    return lines
+
+
+def main() -> List[str]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--rounds', type=int, default=9)
+    parser.add_argument('--settings', nargs='+', default=['infer:1', 'infer:32', 'train:16'],
+                        help='infer:<batch> and train:<batch> settings')
+    parser.add_argument('--dtypes', nargs='+', choices=sorted(DTYPES), default=['fp32'])
+    parser.add_argument('--channels-last', nargs='+', choices=['off', 'on'], default=['off'])
+    parser.add_argument('--size', type=int, default=224, help='input height and width')
+    parser.add_argument('--threads', type=int, default=torch.get_num_threads())
+    parser.add_argument('--detection', action='store_true', help='also Faster R-CNN training steps')
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    lines = [f'torch {torch.__version__}, {args.threads} threads']
+    lines += benchmark_classifiers(args)
+    if args.detection:
+        lines += benchmark_detection(args)
+    print('\n'.join(lines))
+    return lines
+
+
+if __name__ == '__main__':
+    run_cli(main)
