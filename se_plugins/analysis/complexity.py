@@ -166,7 +166,7 @@ def paper_table(rows=PAPER_TABLE, input_shape: Tuple[int, ...] = (1, 3, 224, 224
         rows: The models, by default :data:`PAPER_TABLE`.
         input_shape: The input shape; the paper's figures are for ``(1, 3, 224, 224)``.
     """
-    lines = [f'| model | layout | params (M) | GFLOPs | paper GFLOPs | deviation | + BN | + pooling | + SE element-wise |',
+    lines = ['| model | layout | params (M) | GFLOPs | paper GFLOPs | deviation | + BN | + pooling | + SE element-wise |',
              '|---|---|---:|---:|---:|---:|---:|---:|---:|']
     for row in rows:
         cost = measure(build_classifier(row.backbone), input_shape)

@@ -7,12 +7,15 @@ recorded with a forward hook on each SE module's ``gate``.
 """
 import os.path as osp
 import re
-from typing import Dict, Iterable, List, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, Iterable, List, Sequence, Tuple
 
 import torch
 import torch.nn as nn
 
 from se_plugins.utils import InputError
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 PAPER_BLOCKS = ('SE_2_3', 'SE_3_4', 'SE_4_6', 'SE_5_1', 'SE_5_2', 'SE_5_3')
 _BLOCK_NAME = re.compile(r'^SE_(\d)_(\d+)$')
@@ -76,7 +79,7 @@ def record_excitations(model: nn.Module, batches: Iterable[Tuple[torch.Tensor, t
 
 
 def excitation_figures(excitations: Dict[str, Dict[int, torch.Tensor]], class_names: Sequence[str],
-                       classes: Sequence[int]) -> Dict[str, 'matplotlib.figure.Figure']:
+                       classes: Sequence[int]) -> Dict[str, 'Figure']:
     """The paper's two figures, one panel per block:
 
     - ``excitation_per_channel``: the mean gate of each channel for each class in ``classes`` and
@@ -112,7 +115,7 @@ def excitation_figures(excitations: Dict[str, Dict[int, torch.Tensor]], class_na
     return figures
 
 
-def save_figures(figures: Dict[str, 'matplotlib.figure.Figure'], out_dir: str) -> Dict[str, str]:
+def save_figures(figures: Dict[str, 'Figure'], out_dir: str) -> Dict[str, str]:
     """Save each figure as ``<out_dir>/<name>.png``, close it, and return the files by name."""
     import matplotlib.pyplot as plt
 

@@ -1,15 +1,10 @@
-import os.path as osp
 import re
-import runpy
-import sys
 
 import torch
 import torch.nn as nn
 
 from se_plugins.analysis.benchmark import interleaved, saved_activation_bytes
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TOOL = osp.join(REPO, 'tools', 'analysis_tools', 'benchmark_backbone.py')
 
 
 def test_models_are_timed_in_turn_every_round():
@@ -29,13 +24,9 @@ def test_saved_bytes_count_each_saved_storage_once_without_parameters():
     assert saved_activation_bytes(linear, step) == 4 * (8 * 100 + 8 * 50)
 
 
-def test_the_tool_prints_every_model_and_the_ratios(capsys):
-    argv, sys.argv = sys.argv, [TOOL, '--rounds', '1', '--settings', 'infer:1', 'train:2', '--size', '64',
-                                '--dtypes', 'bf16', '--channels-last', 'on', '--detection']
-    try:
-        lines = runpy.run_path(TOOL)['main']()
-    finally:
-        sys.argv = argv
+def test_the_tool_prints_every_model_and_the_ratios(capsys, run_tool):
+    lines = run_tool('analysis_tools/benchmark_backbone.py', '--rounds', '1', '--settings', 'infer:1', 'train:2',
+                     '--size', '64', '--dtypes', 'bf16', '--channels-last', 'on', '--detection')
     text = '\n'.join(lines)
     assert text in capsys.readouterr().out
     assert re.search(r'^infer batch 1, bf16, channels_last on, 64x64, 1 rounds$', text, re.M)

@@ -1,6 +1,4 @@
 import os.path as osp
-import runpy
-import sys
 
 import cv2
 import numpy as np
@@ -11,7 +9,6 @@ from mmengine.registry import DefaultScope
 from se_plugins.datasets import make_coco_detection, make_imagenet, make_places365
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TOOL = osp.join(REPO, 'tools', 'analysis_tools', 'browse_dataset.py')
 
 
 @pytest.mark.parametrize('config, make, size', [
@@ -19,7 +16,7 @@ TOOL = osp.join(REPO, 'tools', 'analysis_tools', 'browse_dataset.py')
     ('imagenet/se-resnet50_8xb128-paper_in1k.py', make_imagenet, (224, 224)),
     ('faster_rcnn/faster-rcnn_se-r50_fpn_cpu-demo_shapes.py', make_coco_detection, (128, 128)),
 ])
-def test_browse_draws_what_the_model_sees(config, make, size, tmp_path, capsys):
+def test_browse_draws_what_the_model_sees(config, make, size, tmp_path, capsys, run_tool):
     if make is make_coco_detection:
         root = make(str(tmp_path / 'data'), num_train=2, num_val=3, image_size=64) + '/'
         options = [f'val_dataloader.dataset.data_root={root}']
@@ -27,13 +24,8 @@ def test_browse_draws_what_the_model_sees(config, make, size, tmp_path, capsys):
         root = make(str(tmp_path / 'data'), num_classes=2, train_per_class=1, val_per_class=2, image_size=32)
         options = [f'val_dataloader.dataset.data_root={root}']
     out = tmp_path / 'out'
-    argv, sys.argv = sys.argv, [TOOL, osp.join(REPO, 'configs', config), '--split', 'val', '--num', '3',
-                                '--out-dir', str(out), '--cfg-options', *options]
-    try:
-        module = runpy.run_path(TOOL)
-        files = module['main']()
-    finally:
-        sys.argv = argv
+    files = run_tool('analysis_tools/browse_dataset.py', osp.join(REPO, 'configs', config), '--split', 'val',
+                     '--num', '3', '--out-dir', str(out), '--cfg-options', *options)
     assert len(files) == 3 and f'wrote 3 images to {out}' in capsys.readouterr().out
     cfg = Config.fromfile(osp.join(REPO, 'configs', config))
     cfg.merge_from_dict(dict(arg.split('=', 1) for arg in options))

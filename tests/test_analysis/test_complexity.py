@@ -1,15 +1,11 @@
 import os.path as osp
-import runpy
-import sys
 
 import pretrainedmodels
 import pytest
-import torch
 
 from se_plugins.analysis import PAPER_TABLE, build_classifier, measure, paper_table
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-GET_FLOPS = osp.join(REPO, 'tools', 'analysis_tools', 'get_flops.py')
 
 
 @pytest.fixture(scope='module')
@@ -60,13 +56,8 @@ def test_what_the_paper_does_not_count_is_reported_apart():
     assert se.paper_flops - plain.paper_flops == 2_514_944  # the SE FCs: one multiply-add per weight
 
 
-def test_the_tool_prints_the_table_and_counts_a_config(capsys):
-    argv = sys.argv
-    try:
-        sys.argv = [GET_FLOPS, osp.join(REPO, 'configs', 'imagenet', 'se-resnet50_8xb128-paper_in1k.py')]
-        text = runpy.run_path(GET_FLOPS)['main']()
-    finally:
-        sys.argv = argv
+def test_the_tool_prints_the_table_and_counts_a_config(capsys, run_tool):
+    text = run_tool('analysis_tools/get_flops.py', osp.join(REPO, 'configs', 'imagenet', 'se-resnet50_8xb128-paper_in1k.py'))
     assert 'params: 28.088 M' in text
     assert 'GFLOPs (conv + fc, as the paper counts): 4.' in text  # pytorch layout, like mmpretrain's
     assert text in capsys.readouterr().out

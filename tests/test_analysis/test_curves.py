@@ -1,7 +1,5 @@
 import glob
 import os.path as osp
-import runpy
-import sys
 import time
 
 import matplotlib.image
@@ -17,7 +15,7 @@ from se_plugins.analysis.curves import curve_figure, read_scalars
 from se_plugins.utils import InputError, MissingInputError
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TOOL = osp.join(REPO, 'tools', 'analysis_tools', 'plot_curves.py')
+TOOL = 'analysis_tools/plot_curves.py'
 
 
 class ToyModel(BaseModel):
@@ -80,8 +78,8 @@ def test_tensorboard_is_a_visualiser_option(work_dir):
     assert len(accumulator.Scalars('loss')) == 12
 
 
-def test_read_scalars_of_a_real_log(work_dir):
-    log = runpy.run_path(TOOL)['find_log'](work_dir)
+def test_read_scalars_of_a_real_log(work_dir, tool_globals):
+    log = tool_globals(TOOL)['find_log'](work_dir)
     train, val = read_scalars(log)
     assert {'loss', 'loss_cls', 'loss_reg', 'lr'} <= set(train)
     assert train['loss'][0] == list(range(1, 13))  # 12 iterations
@@ -89,8 +87,8 @@ def test_read_scalars_of_a_real_log(work_dir):
     assert list(val) == ['toy/mean_score'] and val['toy/mean_score'][0] == [1, 2, 3]
 
 
-def test_the_figure_has_a_panel_per_key(work_dir):
-    train, val = read_scalars(runpy.run_path(TOOL)['find_log'](work_dir))
+def test_the_figure_has_a_panel_per_key(work_dir, tool_globals):
+    train, val = read_scalars(tool_globals(TOOL)['find_log'](work_dir))
     figure = curve_figure(train, val, ['loss_cls', 'lr', 'toy/mean_score'])
     assert [axis.get_ylabel() for axis in figure.axes] == ['loss_cls', 'lr', 'toy/mean_score']
     assert list(figure.axes[2].get_lines()[0].get_xdata()) == [1, 2, 3]
@@ -98,20 +96,16 @@ def test_the_figure_has_a_panel_per_key(work_dir):
         curve_figure(train, val, ['loss_box'])
 
 
-def test_the_tool_writes_the_png(work_dir, tmp_path, capsys):
-    argv, sys.argv = sys.argv, [TOOL, work_dir, '--out', str(tmp_path / 'curves.png')]
-    try:
-        out = runpy.run_path(TOOL)['main']()
-    finally:
-        sys.argv = argv
+def test_the_tool_writes_the_png(work_dir, tmp_path, capsys, run_tool):
+    out = run_tool(TOOL, work_dir, '--out', str(tmp_path / 'curves.png'))
     assert out == str(tmp_path / 'curves.png') and f'wrote {out}' in capsys.readouterr().out
     height, width = matplotlib.image.imread(out).shape[:2]
     assert width == 700 and height == 220 * 5  # loss, loss_cls, loss_reg, lr, toy/mean_score
 
 
-def test_bad_logs_name_the_file_and_line(tmp_path):
+def test_bad_logs_name_the_file_and_line(tmp_path, tool_globals):
     with pytest.raises(MissingInputError, match='neither a json log nor a work dir'):
-        runpy.run_path(TOOL)['find_log'](str(tmp_path))
+        tool_globals(TOOL)['find_log'](str(tmp_path))
     log = tmp_path / 'scalars.json'
     log.write_text('{"lr": 0.1, "iter": 1, "loss": 2.0}\n{"loss": \n')
     with pytest.raises(InputError, match=f'{log}:2: not a json line'):

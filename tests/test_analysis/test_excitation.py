@@ -1,7 +1,5 @@
 import json
 import os.path as osp
-import runpy
-import sys
 
 import matplotlib.image
 import pytest
@@ -14,7 +12,6 @@ from se_plugins.registry import MODELS
 from se_plugins.utils import InputError
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TOOL = osp.join(REPO, 'tools', 'analysis_tools', 'excitation.py')
 
 
 def test_block_names_are_the_papers():
@@ -66,18 +63,14 @@ def test_figures_have_one_series_per_class_asked_and_the_mean_over_all(tmp_path)
         excitation_figures(gates, ['a', 'b', 'c', 'd'], [3])
 
 
-def test_the_tool_on_generated_places365_with_a_random_model(tmp_path):
+def test_the_tool_on_generated_places365_with_a_random_model(tmp_path, run_tool):
     data_root = make_places365(str(tmp_path / 'data'), num_classes=3, train_per_class=1, val_per_class=3,
                                image_size=32)
-    argv, sys.argv = sys.argv, [
-        TOOL, osp.join(REPO, 'configs', 'places365', 'se-resnet50_8xb32-scratch_places365.py'),
+    files = run_tool(
+        'analysis_tools/excitation.py', osp.join(REPO, 'configs', 'places365', 'se-resnet50_8xb32-scratch_places365.py'),
         '--classes', 'airplane_cabin', 'airfield', '--images-per-class', '2', '--out-dir', str(tmp_path / 'out'),
         '--cfg-options', f'test_dataloader.dataset.data_root={data_root}', 'test_dataloader.dataset.pipeline.1.scale=32',
-        'test_dataloader.dataset.pipeline.2.crop_size=32']
-    try:
-        files = runpy.run_path(TOOL)['main']()
-    finally:
-        sys.argv = argv
+        'test_dataloader.dataset.pipeline.2.crop_size=32')
     assert all(osp.isfile(path) for path in files.values()) and len(files) == 2
     with open(tmp_path / 'out' / 'excitation_means.json') as f:
         means = json.load(f)

@@ -1,8 +1,6 @@
 import glob
 import os.path as osp
-import runpy
 import shutil
-import sys
 
 import pytest
 import yaml
@@ -11,19 +9,10 @@ import se_plugins.analysis.model_zoo as model_zoo
 from se_plugins.analysis.model_zoo import TASKS, ZooEntry, config_paths
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TOOL = osp.join(REPO, 'tools', 'misc', 'model_zoo.py')
 
 
-def run_tool(*args: str):
-    argv, sys.argv = sys.argv, [TOOL, *args]
-    try:
-        return runpy.run_path(TOOL)['main']()
-    finally:
-        sys.argv = argv
-
-
-def test_metafiles_model_index_and_readme_are_up_to_date():
-    assert run_tool('--check') == []  # builds and counts every config
+def test_metafiles_model_index_and_readme_are_up_to_date(run_tool):
+    assert run_tool('misc/model_zoo.py', '--check') == []  # builds and counts every config
 
 
 def test_every_config_is_in_one_metafile_and_the_readme():
@@ -49,7 +38,7 @@ def test_every_config_is_in_one_metafile_and_the_readme():
 
 
 @pytest.fixture
-def fake_repo(tmp_path, monkeypatch):
+def fake_repo(tmp_path, monkeypatch, tool_globals):
     """A copy of the configs and README, with a counter that does not build models."""
     shutil.copytree(osp.join(REPO, 'configs'), tmp_path / 'configs')
     shutil.copy(osp.join(REPO, 'README.md'), tmp_path / 'README.md')
@@ -59,7 +48,7 @@ def fake_repo(tmp_path, monkeypatch):
         return ZooEntry(name, config, 'the classifier', 1_000_000, 2_000_000_000,
                         model_zoo.PAPER_RESULTS.get(name))
 
-    tool = runpy.run_path(TOOL)
+    tool = tool_globals('misc/model_zoo.py')
     monkeypatch.setitem(tool['expected_files'].__globals__, 'measure_config', fake_measure)
     return tmp_path, tool['stale_files']
 

@@ -1,7 +1,5 @@
 """tools/inference.py on generated images, with randomly initialised models saved as checkpoints."""
 import os.path as osp
-import runpy
-import sys
 
 import cv2
 import pytest
@@ -14,15 +12,6 @@ from se_plugins.datasets.places365 import CLASSES
 from se_plugins.utils import MissingInputError
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TOOL = osp.join(REPO, 'tools', 'inference.py')
-
-
-def run_tool(*args: str):
-    argv, sys.argv = sys.argv, [TOOL, *args]
-    try:
-        return runpy.run_path(TOOL)['main']()
-    finally:
-        sys.argv = argv
 
 
 def random_checkpoint(config: str, path, scope: str, dataset_meta=None) -> str:
@@ -34,11 +23,11 @@ def random_checkpoint(config: str, path, scope: str, dataset_meta=None) -> str:
     return str(path)
 
 
-def test_places365_top5(tmp_path, capsys):
+def test_places365_top5(tmp_path, capsys, run_tool):
     config = osp.join(REPO, 'configs', 'places365', 'se-resnet50_8xb32-scratch_places365.py')
     root = make_places365(str(tmp_path / 'data'), num_classes=2, train_per_class=1, val_per_class=1, image_size=64)
     image = osp.join(root, 'val_256', 'Places365_val_00000001.jpg')
-    top = run_tool(image, config, random_checkpoint(config, tmp_path / 'model.pth', 'mmpretrain'))
+    top = run_tool('inference.py', image, config, random_checkpoint(config, tmp_path / 'model.pth', 'mmpretrain'))
     names = [name for name, _ in top]
     assert len(top) == 5 and set(names) <= set(CLASSES) and len(set(names)) == 5  # no dataset_meta: the config's
     scores = [score for _, score in top]
@@ -47,12 +36,12 @@ def test_places365_top5(tmp_path, capsys):
     assert printed == [f'{rank}  {score:.4f}  {name}' for rank, (name, score) in enumerate(top, 1)]
 
 
-def test_detections_drawn_on_the_image(tmp_path, capsys):
+def test_detections_drawn_on_the_image(tmp_path, capsys, run_tool):
     config = osp.join(REPO, 'configs', 'faster_rcnn', 'faster-rcnn_se-r50_fpn_cpu-demo_shapes.py')
     root = make_coco_detection(str(tmp_path / 'coco'), num_train=1, num_val=1, image_size=96)
     image = osp.join(root, 'val2017', sorted(__import__('os').listdir(osp.join(root, 'val2017')))[0])
     checkpoint = random_checkpoint(config, tmp_path / 'detector.pth', 'mmdet', dict(classes=DETECTION_CLASSES))
-    result = run_tool(image, config, checkpoint, '--out-dir', str(tmp_path / 'out'), '--score-thr', '0')
+    result = run_tool('inference.py', image, config, checkpoint, '--out-dir', str(tmp_path / 'out'), '--score-thr', '0')
     drawn = cv2.imread(result['vis'])
     assert drawn is not None and drawn.shape == cv2.imread(image).shape
     assert osp.isfile(tmp_path / 'out' / 'preds' / (osp.splitext(osp.basename(image))[0] + '.json'))
@@ -60,7 +49,7 @@ def test_detections_drawn_on_the_image(tmp_path, capsys):
     assert capsys.readouterr().out.strip().endswith(f'{len(result["boxes"])} detections drawn on {result["vis"]}')
 
 
-def test_a_missing_image_is_named(tmp_path):
+def test_a_missing_image_is_named(tmp_path, run_tool):
     config = osp.join(REPO, 'configs', 'places365', 'se-resnet50_8xb32-scratch_places365.py')
     with pytest.raises(MissingInputError, match=f'{tmp_path}/nowhere.jpg does not exist'):
-        run_tool(str(tmp_path / 'nowhere.jpg'), config, config)
+        run_tool('inference.py', str(tmp_path / 'nowhere.jpg'), config, config)

@@ -4,7 +4,6 @@ import json
 import os
 import os.path as osp
 import re
-import runpy
 import shutil
 import subprocess
 import sys
@@ -18,16 +17,6 @@ from se_plugins.datasets import make_coco_detection, make_imagenet, make_places3
 pytestmark = pytest.mark.slow
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SPLITS = ('train', 'val', 'test')
-
-
-def run_tool(tool: str, *args: str):
-    """Run tools/<tool> in this process, as its command line would, and return what main() returns."""
-    module = runpy.run_path(osp.join(REPO, 'tools', tool))
-    argv, sys.argv = sys.argv, [tool, *args]
-    try:
-        return module['main']()
-    finally:
-        sys.argv = argv
 
 
 def options(values: dict) -> list:
@@ -75,7 +64,7 @@ def classification_options(data_root: str) -> dict:
     return values
 
 
-def train_and_test(config: str, values: dict, work_dir: str) -> dict:
+def train_and_test(run_tool, config: str, values: dict, work_dir: str) -> dict:
     run_tool('train.py', config, '--work-dir', work_dir, *options(values))
     checkpoint = osp.join(work_dir, 'epoch_1.pth')
     assert osp.isfile(checkpoint)
@@ -84,8 +73,8 @@ def train_and_test(config: str, values: dict, work_dir: str) -> dict:
     return run_tool('test.py', config, checkpoint, '--work-dir', work_dir, *options(values))
 
 
-def test_faster_rcnn_entry_config_trains_and_evaluates(coco_root, tmp_path):
-    metrics = train_and_test(osp.join(REPO, 'configs', 'faster_rcnn_se_r50_coco.py'),
+def test_faster_rcnn_entry_config_trains_and_evaluates(coco_root, tmp_path, run_tool):
+    metrics = train_and_test(run_tool, osp.join(REPO, 'configs', 'faster_rcnn_se_r50_coco.py'),
                              detection_options(coco_root), str(tmp_path / 'work'))
     assert 0 <= metrics['coco/bbox_mAP'] <= 1 and 0 <= metrics['coco/bbox_mAP_50'] <= 1
 
@@ -94,10 +83,10 @@ def test_faster_rcnn_entry_config_trains_and_evaluates(coco_root, tmp_path):
     ('configs/places365/se-resnet50_8xb32-scratch_places365.py', make_places365),
     ('configs/imagenet/se-resnet50_8xb128-paper_in1k.py', make_imagenet),
 ])
-def test_classification_config_trains_and_evaluates(config, make, tmp_path):
+def test_classification_config_trains_and_evaluates(config, make, tmp_path, run_tool):
     data_root = make(str(tmp_path / 'data'), num_classes=3, train_per_class=4, val_per_class=2, image_size=64)
     work_dir = str(tmp_path / 'work')
-    metrics = train_and_test(osp.join(REPO, config), classification_options(data_root), work_dir)
+    metrics = train_and_test(run_tool, osp.join(REPO, config), classification_options(data_root), work_dir)
     assert 0 <= metrics['accuracy/top1'] <= metrics['accuracy/top5'] <= 100
     fused = run_tool('test.py', osp.join(REPO, config), osp.join(work_dir, 'epoch_1.pth'), '--fuse-conv-bn',
                      '--work-dir', work_dir, *options(classification_options(data_root)))
@@ -105,7 +94,7 @@ def test_classification_config_trains_and_evaluates(config, make, tmp_path):
 
 
 @pytest.mark.parametrize('form', ['path', 'package'])
-def test_a_config_outside_the_repository_inherits_ours(form, coco_root, tmp_path, capfd):
+def test_a_config_outside_the_repository_inherits_ours(form, coco_root, tmp_path, capfd, run_tool):
     base = {'path': osp.join(REPO, 'configs', 'faster_rcnn_se_r50_coco.py'),
             'package': 'se_plugins::faster_rcnn/faster-rcnn_se-r50_fpn_1x_coco.py'}[form]
     project = tmp_path / 'my_project'
@@ -113,7 +102,7 @@ def test_a_config_outside_the_repository_inherits_ours(form, coco_root, tmp_path
     config = project / 'my_detector.py'
     config.write_text(f"_base_ = '{base}'\n"
                       "model = dict(rpn_head=dict(anchor_generator=dict(scales=[4])))\n")
-    metrics = train_and_test(str(config), detection_options(coco_root), str(tmp_path / 'work'))
+    metrics = train_and_test(run_tool, str(config), detection_options(coco_root), str(tmp_path / 'work'))
     assert 0 <= metrics['coco/bbox_mAP'] <= 1
     output = capfd.readouterr()
     assert 'Failed to search registry' not in output.out + output.err  # every dict kept its scope
@@ -145,7 +134,7 @@ def test_bad_input_ends_the_tool_with_one_error_line_and_destroys_nothing(tool, 
     assert earlier.read_bytes() == b'an earlier run' and ann.read_text() == broken
 
 
-def test_two_processes_equal_one_process_with_the_same_global_batch(tmp_path):
+def test_two_processes_equal_one_process_with_the_same_global_batch(tmp_path, run_tool):
     """2 gloo processes x batch 2 end where 1 process x batch 4 ends, to float rounding.
 
     With a batch-independent model: BN computes its statistics per rank (SyncBN needs a GPU), so
