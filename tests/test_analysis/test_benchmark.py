@@ -32,7 +32,8 @@ def test_the_tool_prints_every_model_and_the_ratios(capsys, run_tool):
     assert re.search(r'^infer batch 1, bf16, channels_last on, 64x64, 1 rounds$', text, re.M)
     assert len(re.findall(r'^  SE cost \(SE-R50 / R50\):   ours \d+\.\d{3}   mmpretrain \d+\.\d{3}   timm \d+\.\d{3}$',
                           text, re.M)) == 2
-    assert re.search(r'ours deploy / faster peer SE-R50: \d+\.\d{3}', text)
+    assert re.search(r'ours deploy / faster peer SE-R50: \d+\.\d{3}   SE cost in deploy mode '
+                     r'\(SE-R50 / R50, both fused\): \d+\.\d{3}', text)
     assert re.search(r'SE cost \(SE-R50-FPN / R50-FPN\): \d+\.\d{3}', text)
     memory = dict(re.findall(r'^  (ours SE-R50(?: with_cp)?|ours R50 \(SE off\)) .* (\d+\.\d)$', text, re.M))
     # the SE keeps its inputs for backward; with_cp keeps only each block's input
