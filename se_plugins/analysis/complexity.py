@@ -78,7 +78,8 @@ class Complexity:
         params: Parameters.
         paper_flops: Multiply-adds of convolutions and fully connected layers: the paper's count.
         norm_flops: What ``FlopAnalyzer`` adds for normalisation layers.
-        pool_flops: What ``FlopAnalyzer`` adds for global pooling (the SE squeezes and the head's).
+        pool_flops: What ``FlopAnalyzer`` adds for ``adaptive_avg_pool2d``: the head's global
+            pooling (the SE squeezes are means, which it does not count).
         se_elementwise_flops: The SE blocks' squeeze and scale, two per element of each SE input,
             which ``FlopAnalyzer`` does not count.
         by_operator: ``FlopAnalyzer``'s count per operator.
@@ -144,19 +145,19 @@ def build_classifier(backbone: dict, num_classes: int = 1000, in_channels: int =
                       loss=dict(type='CrossEntropyLoss'))))
 
 
-def build_counted_model(cfg) -> Tuple[nn.Module, str]:
-    """The model of a config whose FLOPs we count, and what it is: a classifier's whole model, a
-    detector's backbone (its FLOPs at 224x224 compare with the classification tables)."""
+def build_counted_model(cfg) -> Tuple[nn.Module, nn.Module, str]:
+    """A config's model (random weights), the part of it whose FLOPs we count, and what that part
+    is: a classifier's whole model, or a detector's backbone (its FLOPs at 224x224 compare with
+    the classification tables)."""
     from mmengine.registry import DefaultScope
 
-    if cfg.get('default_scope', 'mmpretrain') == 'mmdet':
-        from mmdet.registry import MODELS
-        with DefaultScope.overwrite_default_scope('mmdet'):
-            backbone = dict(cfg.model.backbone, init_cfg=None)
-            return MODELS.build(backbone), 'the detector\'s backbone'
-    from mmpretrain.registry import MODELS
-    with DefaultScope.overwrite_default_scope('mmpretrain'):
-        return MODELS.build(cfg.model), 'the classifier'
+    scope = 'mmdet' if cfg.get('default_scope') == 'mmdet' else 'mmpretrain'
+    with DefaultScope.overwrite_default_scope(scope):
+        from mmengine.registry import MODELS
+        model = MODELS.build(dict(cfg.model, _scope_=scope))
+    if scope == 'mmdet':
+        return model, model.backbone, 'the detector\'s backbone'
+    return model, model, 'the classifier'
 
 
 def paper_table(rows=PAPER_TABLE, input_shape: Tuple[int, ...] = (1, 3, 224, 224)) -> str:

@@ -93,15 +93,11 @@ def config_paths(configs_root: str, task: Task) -> List[str]:
 def measure_config(repo: str, config: str) -> ZooEntry:
     """Build a config's model with random weights and count it at 224x224: the parameters of the
     whole model, the FLOPs of a classifier or of a detector's backbone."""
-    cfg = Config.fromfile(osp.join(repo, config))
-    model, counted = build_counted_model(cfg)
-    cost = measure(model)
-    params = cost.params
-    if cfg.get('default_scope') == 'mmdet':
-        from mmdet.registry import MODELS
-        params = sum(p.numel() for p in MODELS.build(cfg.model).parameters())
+    model, counted, what = build_counted_model(Config.fromfile(osp.join(repo, config)))
+    params = sum(p.numel() for p in model.parameters())
     name = osp.splitext(osp.basename(config))[0]
-    return ZooEntry(name, config, counted, params, cost.paper_flops, PAPER_RESULTS.get(name), OUR_RESULTS.get(name))
+    return ZooEntry(name, config, what, params, measure(counted).paper_flops, PAPER_RESULTS.get(name),
+                    OUR_RESULTS.get(name))
 
 
 def metafile(task: Task, entries: List[ZooEntry]) -> str:

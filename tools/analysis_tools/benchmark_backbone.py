@@ -14,14 +14,14 @@ import argparse
 import copy
 import os.path as osp
 import tempfile
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import timm
 import torch
 
 import se_plugins  # noqa: F401
 from se_plugins.analysis import build_classifier
-from se_plugins.analysis.benchmark import interleaved, saved_activation_bytes, step_function
+from se_plugins.analysis.benchmark import Timing, interleaved, saved_activation_bytes, step_function
 from se_plugins.utils import InputError, run_cli
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -69,6 +69,15 @@ def ratio_lines(median: Dict[str, float], mode: str) -> List[str]:
     return lines
 
 
+def timing_rows(timings: Dict[str, Timing], width: int, extra: Optional[Dict[str, str]] = None) -> List[str]:
+    """A table header and one row per model: median, min and max in ms, then ``extra[name]``."""
+    rows = [f'  {"model":<{width}} {"median ms":>10} {"min":>8} {"max":>8}']
+    for name, t in timings.items():
+        rows.append(f'  {name:<{width}} {1e3 * t.median:>10.1f} {1e3 * min(t.seconds):>8.1f} '
+                    f'{1e3 * max(t.seconds):>8.1f}' + (extra or {}).get(name, ''))
+    return rows
+
+
 def benchmark_classifiers(args) -> List[str]:
     models = classifiers()
     out = []
@@ -85,18 +94,12 @@ def benchmark_classifiers(args) -> List[str]:
                 median = {name: timing.median for name, timing in timings.items()}
                 out.append(f'\n{mode} batch {batch}, {dtype_name}, channels_last {channels_last}, '
                            f'{args.size}x{args.size}, {args.rounds} rounds')
-                header = f'  {"model":<22} {"median ms":>10} {"min":>8} {"max":>8}'
-                out.append(header + ('  saved for backward (MB)' if mode == 'train' else ''))
-                for name in names:
-                    t = timings[name]
-                    line = f'  {name:<22} {1e3 * t.median:>10.1f} {1e3 * min(t.seconds):>8.1f} {1e3 * max(t.seconds):>8.1f}'
-                    if mode == 'train':
-                        line += f'  {saved_activation_bytes(models[name], steps[name]) / 2**20:>10.1f}'
-                    out.append(line)
+                memory = ({name: saved_activation_bytes(models[name], steps[name]) for name in names}
+                          if mode == 'train' else {})
+                rows = timing_rows(timings, 22, {name: f'  {m / 2**20:>10.1f}' for name, m in memory.items()})
+                out += [rows[0] + ('  saved for backward (MB)' if memory else ''), *rows[1:]]
                 out += ratio_lines(median, mode)
-                if mode == 'train':
-                    memory = {name: saved_activation_bytes(models[name], steps[name])
-                              for name in ('ours SE-R50', 'ours SE-R50 with_cp')}
+                if memory:
                     out.append(f'  with_cp / without: saved memory {memory["ours SE-R50 with_cp"] / memory["ours SE-R50"]:.3f}')
                 for model in models.values():
                     model.to(memory_format=torch.contiguous_format)
@@ -133,11 +136,7 @@ def benchmark_detection(args) -> List[str]:
 
         timings = interleaved({name: step(model) for name, model in detectors.items()}, args.rounds)
     names = list(detectors)
-    lines = [f'\nFaster R-CNN training step, batch 2, 128x128, fp32, {args.rounds} rounds',
-             f'  {"model":<26} {"median ms":>10} {"min":>8} {"max":>8}']
-    for name in names:
-        t = timings[name]
-        lines.append(f'  {name:<26} {1e3 * t.median:>10.1f} {1e3 * min(t.seconds):>8.1f} {1e3 * max(t.seconds):>8.1f}')
+    lines = [f'\nFaster R-CNN training step, batch 2, 128x128, fp32, {args.rounds} rounds', *timing_rows(timings, 26)]
     lines.append(f'  SE cost (SE-R50-FPN / R50-FPN): {timings[names[0]].median / timings[names[1]].median:.3f}')
     return lines
 

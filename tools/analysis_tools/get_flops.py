@@ -25,8 +25,8 @@ def main() -> str:
     if args.config is None:
         text = paper_table(PAPER_TABLE, (1, 3, height, width))
     else:
-        model, what = build_counted_model(Config.fromfile(args.config))
-        cost = measure(model, (1, 3, height, width))
+        _, counted, what = build_counted_model(Config.fromfile(args.config))
+        cost = measure(counted, (1, 3, height, width))
         text = (f'{args.config} ({what}), input {height}x{width}\n'
                 f'params: {cost.params / 1e6:.3f} M\n'
                 f'GFLOPs (conv + fc, as the paper counts): {cost.paper_flops / 1e9:.3f}\n'

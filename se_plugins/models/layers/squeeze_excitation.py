@@ -97,12 +97,16 @@ class SqueezeExcitation(nn.Module):
                              f'{squeeze_channels} squeeze channels; use a smaller ratio')
         self.channels = channels
         self.squeeze_channels = squeeze_channels
-        self.squeeze = squeeze
         self.pool = GlobalPool(squeeze)
         self.fc1 = nn.Conv2d(channels, squeeze_channels, kernel_size=1, bias=bias)
         self.relu = nn.ReLU(inplace=True)
         self.fc2 = nn.Conv2d(squeeze_channels, channels, kernel_size=1, bias=bias)
         self.gate = GATES[gate]()
+
+    @property
+    def squeeze(self) -> str:
+        """The squeeze operator: ``'avg'``, ``'max'`` or ``'avgmax'``."""
+        return self.pool.mode
 
     def excite(self, x: torch.Tensor) -> torch.Tensor:
         """Return the excitation ``s`` of shape ``(N, C, 1, 1)``: eqs. (2) and (3)."""
