@@ -1,7 +1,16 @@
-"""se_plugins: Squeeze-and-Excitation networks as an OpenMMLab plugin suite."""
+"""se_plugins: Squeeze-and-Excitation networks as an OpenMMLab plugin suite.
+
+The distribution is ``se-plugins-openmmlab``; the package it installs is ``se_plugins``. The names
+differ on purpose: mim (onedl-mim 0.5.1) finds a package's folder from the first file that pip's
+RECORD lists, and pip sorts RECORD, so a distribution named like its package (``se_plugins``) has
+its ``se_plugins-<version>.dist-info/`` listed before ``se_plugins/`` and mim looks for configs and
+tools in the wrong folder. ``se_plugins_openmmlab-<version>.dist-info`` sorts after ``se_plugins/``.
+"""
 import os.path as osp
 
 from setuptools import find_packages, setup
+
+DISTRIBUTION = 'se-plugins-openmmlab'
 
 
 def read_version() -> str:
@@ -12,7 +21,7 @@ def read_version() -> str:
 
 
 setup(
-    name='se_plugins',
+    name=DISTRIBUTION,
     version=read_version(),
     description='Squeeze-and-Excitation backbones, configs and tools for mmpretrain and mmdet',
     long_description=open('README.md').read() if osp.exists('README.md') else '',
@@ -20,8 +29,13 @@ setup(
     license='Apache-2.0',
     python_requires='>=3.10',
     packages=find_packages(exclude=('tests', 'tests.*', 'configs', 'tools')),
-    include_package_data=True,
-    package_data={'se_plugins': ['.mim/configs/**/*.py', '.mim/model-index.yml', 'datasets/*.txt']},
+    # What mim and mmengine read from an installed package, as mmdet and mmpretrain ship it:
+    # se_plugins/.mim/{configs,tools,model-index.yml}. In the repository these are links to the
+    # top-level folders (an editable install serves them in place); a wheel or an sdist holds copies.
+    package_data={'se_plugins': ['.mim/model-index.yml', '.mim/configs/**/*.py', '.mim/configs/**/*.yml',
+                                 '.mim/configs/**/*.md', '.mim/tools/**/*.py', '.mim/tools/**/*.sh',
+                                 'datasets/*.txt']},
+    exclude_package_data={'se_plugins': ['**/__pycache__/*']},
     # The OpenMMLab libraries are not listed here: they ship under two distribution names (upstream
     # `mmengine`/`mmdet`/`mmpretrain` and the maintained `onedl-*` fork, same import names), and mmcv needs
     # compiled ops that pip cannot resolve from the registry on current torch. Pick one with an extra, or
@@ -29,8 +43,8 @@ setup(
     install_requires=['torch>=2.0', 'numpy', 'matplotlib'],
     extras_require={
         'onedl': ['onedl-mmengine>=0.10.12', 'onedl-mmdetection>=3.5.1', 'onedl-mmpretrain>=1.3.6',
-                  'pycocotools'],
-        'upstream': ['mmengine>=0.10.7', 'mmdet>=3.3.0', 'mmpretrain>=1.2.0', 'pycocotools'],
+                  'pycocotools', 'onedl-mim>=0.5.1'],
+        'upstream': ['mmengine>=0.10.7', 'mmdet>=3.3.0', 'mmpretrain>=1.2.0', 'pycocotools', 'openmim'],
         'tests': ['pytest', 'timm>=1.0', 'pretrainedmodels'],
     },
     zip_safe=False,

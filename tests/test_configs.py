@@ -1,6 +1,7 @@
 """Every config in configs/ parses and builds its model (init_cfg off: no weights are loaded)."""
 import glob
 import os.path as osp
+import re
 
 import pytest
 from mmengine.config import Config
@@ -37,6 +38,19 @@ def test_config_builds_its_model(path):
         if 'cpu-demo' not in path:  # the demo trains from scratch, see its comments
             assert backbone.frozen_stages == 1 and backbone.norm_eval is True
             assert backbone.init_cfg.type == 'Pretrained' and backbone.init_cfg.prefix == 'backbone.'
+
+
+@pytest.mark.parametrize('path', CONFIGS)
+def test_config_states_the_global_batch_its_learning_rate_is_for(path):
+    """``tools/train.py --auto-scale-lr`` scales by the batch run / ``auto_scale_lr.base_batch_size``:
+    the config's ``<GPUs>xb<batch>`` recipe (mmdet's COCO 1x: 8 GPUs x 2 images)."""
+    cfg = Config.fromfile(osp.join(REPO, path))
+    recipe = re.search(r'_(\d+)xb(\d+)', osp.basename(path))
+    gpus = int(recipe.group(1)) if recipe else 8 if cfg.default_scope == 'mmdet' else 1
+    if 'cpu-demo' in path:  # one CPU process
+        gpus = 1
+    assert cfg.auto_scale_lr.base_batch_size == gpus * cfg.train_dataloader.batch_size
+    assert not cfg.auto_scale_lr.get('enable', False)  # only the command line turns it on
 
 
 def test_paper_recipe():

@@ -5,7 +5,7 @@ from mmengine.config import DictAction
 from mmengine.runner import Runner
 
 import se_plugins  # noqa: F401  (registers the se_plugins scope and the se_plugins:: config package)
-from se_plugins.engine import end_cpu_distributed, load_config
+from se_plugins.engine import end_cpu_distributed, load_config, parse_tool_args
 from se_plugins.utils import run_cli
 
 
@@ -18,9 +18,7 @@ def parse_args() -> argparse.Namespace:
                         help='override config settings, e.g. test_dataloader.batch_size=1')
     parser.add_argument('--fuse-conv-bn', action='store_true',
                         help='fold BN into the convs before testing (deploy mode: faster, same results)')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    return parser.parse_args()
+    return parse_tool_args(parser)
 
 
 def main() -> dict:

@@ -6,7 +6,7 @@ from mmengine.config import DictAction
 from mmengine.runner import Runner
 
 import se_plugins  # noqa: F401  (registers the se_plugins scope and the se_plugins:: config package)
-from se_plugins.engine import end_cpu_distributed, load_config, resolve_resume
+from se_plugins.engine import end_cpu_distributed, load_config, parse_tool_args, resolve_resume
 from se_plugins.utils import InputError, run_cli
 
 
@@ -17,11 +17,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--resume', nargs='?', const='auto', help='resume from this checkpoint, or '
                         'from the latest one in the work dir when no path is given')
     parser.add_argument('--amp', action='store_true', help='automatic mixed precision (needs a GPU)')
+    parser.add_argument('--auto-scale-lr', action='store_true',
+                        help="scale the config's learning rate by (processes x batch per process) / "
+                        'auto_scale_lr.base_batch_size, the global batch the config was made for')
+    parser.add_argument('--no-validate', action='store_true', help='train without evaluating in between')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, e.g. train_cfg.max_epochs=1')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)  # set by torch.distributed.launch
-    return parser.parse_args()
+    return parse_tool_args(parser)
 
 
 def main() -> None:
@@ -32,6 +34,13 @@ def main() -> None:
             raise InputError("--amp needs a GPU (mmengine's AmpOptimWrapper is CUDA-only)")
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    if args.auto_scale_lr:
+        if 'base_batch_size' not in (cfg.get('auto_scale_lr') or {}):
+            raise InputError(f'--auto-scale-lr: {args.config} sets no auto_scale_lr.base_batch_size, the '
+                             'global batch its learning rate is for')
+        cfg.auto_scale_lr.enable = True
+    if args.no_validate:
+        cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     if args.resume is not None:
         cfg.resume = True
         cfg.load_from = resolve_resume(cfg.work_dir, args.resume)

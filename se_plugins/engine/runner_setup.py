@@ -1,5 +1,6 @@
 """What tools/train.py and tools/test.py share: the config as the command line shapes it, and the
 CPU-only distributed path."""
+import argparse
 import gc
 import logging
 import os
@@ -14,6 +15,25 @@ from mmengine.config import Config
 from se_plugins.utils import InputError, MissingInputError
 
 _started_gloo = False
+
+
+def parse_tool_args(parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """Add ``--launcher`` and ``--local-rank`` to a tool's arguments and parse its command line.
+
+    As in mmdet's and mmpretrain's tools, the local rank that ``torch.distributed.launch`` passes as
+    ``--local-rank=N`` (``mim train --launcher pytorch`` starts the tools that way) goes to the
+    ``LOCAL_RANK`` environment variable, where torch.distributed and mmengine read it; torchrun sets
+    the variable itself.
+
+    Args:
+        parser: The tool's parser, with its own arguments.
+    """
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
+                        help='job launcher: pytorch under torchrun, slurm under srun')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
 
 
 def load_config(config: str,

@@ -152,12 +152,14 @@ def test_two_processes_equal_one_process_with_the_same_global_batch(tmp_path, ru
         "custom_hooks = [dict(type='se_plugins.DistributedWeightCheckHook')]\n"
         "randomness = dict(seed=0, deterministic=True)\n")
     values = classification_options(data_root)
-    values.update({'train_cfg.val_interval': 5, 'optim_wrapper.optimizer.lr': 0.05})
+    # --auto-scale-lr: lr 0.1 is for a global batch of 8, so every run with a global batch of 4 uses 0.05
+    values.update({'train_cfg.val_interval': 5, 'optim_wrapper.optimizer.lr': 0.1,
+                   'auto_scale_lr.base_batch_size': 8})
     env = dict(os.environ, PATH=osp.dirname(sys.executable) + os.pathsep + os.environ['PATH'],
                PORT='29511', OMP_NUM_THREADS='1')
     two = tmp_path / 'two_processes'
     result = subprocess.run(
-        ['bash', osp.join(REPO, 'tools', 'dist_train.sh'), str(config), '2', '--work-dir', str(two),
+        ['bash', osp.join(REPO, 'tools', 'dist_train.sh'), str(config), '2', '--work-dir', str(two), '--auto-scale-lr',
          *options(dict(values, **{'train_dataloader.batch_size': 2}))],
         capture_output=True, text=True, env=env, timeout=600)
     problems = [line for line in result.stderr.splitlines() if 'Error' in line or 'terminate' in line]
@@ -170,12 +172,15 @@ def test_two_processes_equal_one_process_with_the_same_global_batch(tmp_path, ru
 
     def one_process(batch_size: int) -> dict:
         work_dir = tmp_path / f'one_process_batch{batch_size}'
-        run_tool('train.py', str(config), '--work-dir', str(work_dir),
+        run_tool('train.py', str(config), '--work-dir', str(work_dir), '--auto-scale-lr',
                  *options(dict(values, **{'train_dataloader.batch_size': batch_size})))
         return torch.load(work_dir / 'epoch_1.pth', map_location='cpu', weights_only=False)
 
     distributed = torch.load(two / 'epoch_1.pth', map_location='cpu', weights_only=False)
     same_batch, half_batch = one_process(4), one_process(2)
+    learning_rates = [checkpoint['optimizer']['param_groups'][0]['lr']
+                      for checkpoint in (distributed, same_batch, half_batch)]
+    assert learning_rates == [pytest.approx(0.05), pytest.approx(0.05), pytest.approx(0.025)]
     assert distributed['meta']['iter'] == same_batch['meta']['iter'] == 4  # 16 images, global batch 4
     weights = distributed['state_dict']
     assert weights.keys() == same_batch['state_dict'].keys()

@@ -1,0 +1,193 @@
+"""What users install: the sdist and the wheel, installed non-editable into an environment that never
+saw the repository, used from a directory outside it, by config inheritance and through mim."""
+import glob
+import os
+import os.path as osp
+import re
+import subprocess
+import sys
+import sysconfig
+import tarfile
+import textwrap
+import zipfile
+
+import pytest
+import yaml
+
+from se_plugins.datasets import make_places365
+
+pytestmark = pytest.mark.slow
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+DISTRIBUTION = 'se-plugins-openmmlab'
+TASK_CONFIGS = ['faster_rcnn/faster-rcnn_se-r50_fpn_1x_coco.py', 'imagenet/se-resnet50_8xb128-paper_in1k.py',
+                'places365/se-resnet50_8xb32-scratch_places365.py']
+SHIPPED = [  # what mim and mmengine read from se_plugins/.mim/, beside every config
+    'model-index.yml', 'configs/faster_rcnn/metafile.yml', 'configs/imagenet/metafile.yml',
+    'configs/places365/metafile.yml', 'configs/_base_/datasets/places365_bs32.py', 'tools/train.py',
+    'tools/test.py', 'tools/dist_train.sh', 'tools/analysis_tools/get_flops.py', 'tools/misc/demo.py']
+
+
+def repository_files(folder: str, pattern: str) -> list:
+    return sorted(osp.relpath(p, REPO) for p in glob.glob(osp.join(REPO, folder, '**', pattern), recursive=True))
+
+
+def model_names() -> list:
+    with open(osp.join(REPO, 'model-index.yml')) as f:
+        metafiles = yaml.safe_load(f)['Import']
+    names = []
+    for metafile in metafiles:
+        with open(osp.join(REPO, metafile)) as f:
+            names += [model['Name'] for model in yaml.safe_load(f)['Models']]
+    return names
+
+
+def build(command: list, cwd: str) -> str:
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    return result.stdout
+
+
+@pytest.fixture(scope='module')
+def distributions(tmp_path_factory):
+    """The sdist of a clean copy of the repository, and the wheel pip builds from that sdist."""
+    out = tmp_path_factory.mktemp('dist')
+    clean = out / 'clone'
+    build(['git', 'clone', '-q', '--no-hardlinks', REPO, str(clean)], cwd=str(out))
+    for changed in subprocess.run(['git', 'ls-files', '-m', '-o', '--exclude-standard'], cwd=REPO,
+                                  capture_output=True, text=True, check=True).stdout.split():
+        # the working tree as it is, so that the test checks what would be committed
+        target = clean / changed
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if osp.islink(osp.join(REPO, changed)):
+            target.unlink(missing_ok=True)
+            target.symlink_to(os.readlink(osp.join(REPO, changed)))
+        else:
+            target.write_bytes(open(osp.join(REPO, changed), 'rb').read())
+    build([sys.executable, 'setup.py', '-q', 'sdist', '-d', str(out)], cwd=str(clean))
+    sdist, = glob.glob(str(out / '*.tar.gz'))
+    build([sys.executable, '-m', 'pip', 'wheel', '-q', '--no-deps', '--no-build-isolation', '-w', str(out), sdist],
+          cwd=str(out))
+    wheel, = glob.glob(str(out / '*.whl'))
+    return sdist, wheel
+
+
+@pytest.fixture(scope='module')
+def installed(distributions, tmp_path_factory):
+    """A fresh venv with only the wheel installed (non-editable); the stack (torch, OpenMMLab, mim) is
+    this environment's, seen through a .pth file that leaves out this repository's editable install."""
+    root = tmp_path_factory.mktemp('user')
+    venv = root / 'venv'
+    build([sys.executable, '-m', 'venv', str(venv)], cwd=str(root))
+    python = str(venv / 'bin' / 'python')
+    stack = root / 'stack'
+    stack.mkdir()
+    site_packages = sysconfig.get_paths()['purelib']
+    for entry in os.listdir(site_packages):
+        if not re.match(r'(__editable__.*)?se[-_]plugins', entry) and not entry.endswith('.pth'):
+            (stack / entry).symlink_to(osp.join(site_packages, entry))
+    venv_site = build([python, '-c', 'import sysconfig; print(sysconfig.get_paths()["purelib"])'], cwd=str(root))
+    with open(osp.join(venv_site.strip(), 'se_plugins_test_stack.pth'), 'w') as f:
+        f.write(f'{stack}\n')
+    build([python, '-m', 'pip', 'install', '-q', '--no-deps', '--disable-pip-version-check', distributions[1]],
+          cwd=str(root))
+    project = root / 'my_project'  # where the user works: outside the repository
+    project.mkdir()
+    package = build([python, '-c', 'import se_plugins; print(se_plugins.__file__)'], cwd=str(project)).split()[-1]
+    assert package.startswith(venv_site.strip()), package  # the wheel's copy, not the repository
+    return python, str(project)
+
+
+def user_run(installed, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    python, project = installed
+    env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
+    env.update(OMP_NUM_THREADS='1', PATH=f'{osp.dirname(python)}{os.pathsep}{env["PATH"]}')
+    return subprocess.run([python, *args], cwd=project, capture_output=True, text=True, env=env, timeout=timeout)
+
+
+def succeeds(result: subprocess.CompletedProcess) -> str:
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stdout
+
+
+def test_the_sdist_and_the_wheel_carry_configs_tools_and_the_model_index(distributions):
+    sdist, wheel = distributions
+    with zipfile.ZipFile(wheel) as archive:
+        in_wheel = set(archive.namelist())
+    with tarfile.open(sdist) as archive:
+        in_sdist = {name.split('/', 1)[1] for name in archive.getnames() if '/' in name}
+    expected = ([f'se_plugins/.mim/{p}' for p in SHIPPED]
+                + [f'se_plugins/.mim/{p}' for p in repository_files('configs', '*.py')]
+                + ['se_plugins/datasets/categories_places365.txt', 'se_plugins/datasets/IO_places365.txt'])
+    assert not [p for p in expected if p not in in_wheel]
+    assert not [p for p in expected if p not in in_sdist]
+    assert not [p for p in in_wheel if '__pycache__' in p or p.endswith('.pyc')]
+    assert osp.basename(wheel).startswith('se_plugins_openmmlab-')
+
+
+def test_a_user_config_of_each_task_inherits_ours_by_the_package_form(installed):
+    python, project = installed
+    script = textwrap.dedent(f'''
+        import os, sys
+        from mmengine.config import Config
+        from mmengine.registry import MODELS, DefaultScope
+        import se_plugins
+        for i, base in enumerate({TASK_CONFIGS!r}):
+            path = os.path.join({project!r}, f'my_config_{{i}}.py')
+            with open(path, 'w') as f:
+                f.write(f"_base_ = 'se_plugins::{{base}}'\\nmodel = dict(backbone=dict(se_ratio=8))\\n")
+            cfg = Config.fromfile(path)
+            cfg.model.backbone.init_cfg = None
+            with DefaultScope.overwrite_default_scope(cfg.default_scope):
+                model = MODELS.build(cfg.model)
+            se = next(m for m in model.backbone.modules() if type(m).__name__ == 'SqueezeExcitation')
+            print(base, type(model.backbone).__module__, cfg.model.backbone.se_ratio, se.fc1.weight.shape[0])
+    ''')
+    lines = succeeds(user_run(installed, '-c', script)).strip().splitlines()[-3:]
+    for base, line in zip(TASK_CONFIGS, lines):
+        name, module, ratio, squeezed = line.split()
+        assert (name, ratio, squeezed) == (base, '8', '32')  # 256 channels / r=8 in the first stage
+        assert module.startswith('se_plugins.models.backbones')
+
+
+def test_mim_lists_and_searches_the_package(installed):
+    listed = succeeds(user_run(installed, '-m', 'mim', 'list'))
+    assert re.search(rf'^{DISTRIBUTION}\s+0\.\d+\.\d+', listed, re.M), listed
+    found = succeeds(user_run(installed, '-m', 'mim', 'search', DISTRIBUTION, '--field', 'config'))
+    names = model_names()
+    assert len(names) == len(set(names)) > 20
+    assert not [name for name in names if name not in found]
+    one = succeeds(user_run(installed, '-m', 'mim', 'search', DISTRIBUTION, '--config', 'se-resnet50_8xb128-paper_in1k'))
+    assert 'se-resnet50_8xb128-paper_in1k' in one and 'se-resnet101_8xb128-paper_in1k' not in one
+
+
+def test_mim_runs_get_flops_on_a_user_config(installed):
+    python, project = installed
+    with open(osp.join(project, 'my_classifier.py'), 'w') as f:
+        f.write("_base_ = 'se_plugins::imagenet/se-resnet50_8xb128-paper_in1k.py'\n")
+    out = succeeds(user_run(installed, '-m', 'mim', 'run', DISTRIBUTION, 'get_flops', 'my_classifier.py'))
+    assert re.search(r'GFLOPs \(conv \+ fc, as the paper counts\): 4\.09\d', out), out
+
+
+def test_mim_trains_on_two_cpu_processes_and_tests(installed, tmp_path):
+    """``mim train --launcher pytorch --gpus 2`` runs our tools/train.py under torch.distributed.launch
+    (gloo on this CPU), the config found by its name in the installed package; ``mim test`` evaluates."""
+    data_root = make_places365(str(tmp_path / 'data'), num_classes=3, train_per_class=4, val_per_class=2,
+                               image_size=64)
+    options = ['--cfg-options', 'train_cfg.max_epochs=1', 'train_dataloader.dataset.pipeline.1.scale=56',
+               'model.backbone.depth=18', 'model.head.in_channels=512']
+    for split in ('train', 'val', 'test'):
+        options += [f'{split}_dataloader.dataset.data_root={data_root}', f'{split}_dataloader.batch_size=2',
+                    f'{split}_dataloader.num_workers=0', f'{split}_dataloader.persistent_workers=False']
+    options += ['val_dataloader.dataset.pipeline.1.scale=64', 'val_dataloader.dataset.pipeline.2.crop_size=56',
+                'test_dataloader.dataset.pipeline.1.scale=64', 'test_dataloader.dataset.pipeline.2.crop_size=56']
+    work_dir = str(tmp_path / 'work')
+    trained = user_run(installed, '-m', 'mim', 'train', DISTRIBUTION, 'se-resnet50_8xb32-scratch_places365.py',
+                       '--launcher', 'pytorch', '--gpus', '2', '--port', '29533', '--work-dir', work_dir,
+                       '--no-validate', *options)
+    out = succeeds(trained)
+    assert 'Distributed training: True' in out + trained.stderr
+    assert osp.isfile(osp.join(work_dir, 'epoch_1.pth'))
+    assert 'accuracy/top1' not in out + trained.stderr  # --no-validate
+    tested = succeeds(user_run(installed, '-m', 'mim', 'test', DISTRIBUTION, 'se-resnet50_8xb32-scratch_places365.py',
+                               '--checkpoint', osp.join(work_dir, 'epoch_1.pth'), '--work-dir', work_dir, *options))
+    assert re.search(r'accuracy/top1: \d+\.\d+', tested), tested[-2000:]
