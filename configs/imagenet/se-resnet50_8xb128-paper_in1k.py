@@ -11,7 +11,10 @@ _base_ = [
 custom_imports = dict(imports=['se_plugins'], allow_failed_imports=False)
 
 model = dict(backbone=dict(_delete_=True, type='se_plugins.SEResNet', depth=50))
-train_dataloader = dict(batch_size=128)
+# se_plugins.ImageNet: mmpretrain's ImageNet with its list held in columns, bad input named by line.
+train_dataloader = dict(batch_size=128, dataset=dict(type='se_plugins.ImageNet'))
+val_dataloader = dict(dataset=dict(type='se_plugins.ImageNet'))
+test_dataloader = val_dataloader
 optim_wrapper = dict(optimizer=dict(lr=0.6))
 auto_scale_lr = dict(base_batch_size=1024)
 # Stop at the first NaN/inf loss; BN statistics are per rank in DDP: average them every epoch.

@@ -9,6 +9,10 @@ _base_ = [
 custom_imports = dict(imports=['se_plugins'], allow_failed_imports=False)
 
 model = dict(backbone=dict(_delete_=True, type='se_plugins.SEResNet', depth=50))
+# se_plugins.ImageNet: mmpretrain's ImageNet with its list held in columns, bad input named by line.
+train_dataloader = dict(dataset=dict(type='se_plugins.ImageNet'))
+val_dataloader = dict(dataset=dict(type='se_plugins.ImageNet'))
+test_dataloader = val_dataloader
 # Stop at the first NaN/inf loss; BN statistics are per rank in DDP: average them every epoch.
 custom_hooks = [dict(type='se_plugins.FiniteLossHook'), dict(type='SyncBuffersHook')]
 # Checkpoints written atomically, with the random state: see se_plugins.engine.AtomicCheckpointHook.

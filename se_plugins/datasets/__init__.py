@@ -1,9 +1,12 @@
 from .coco import CocoDataset
 from .image_checks import NamedImageErrorsMixin, image_problem
+from .image_list import ImageList, ImageListMixin, read_image_list
+from .imagenet import ImageNet
 from .places365 import Places365
 from .synthetic import DETECTION_CLASSES, make_coco_detection, make_imagenet, make_places365
 
 __all__ = [
-    'CocoDataset', 'NamedImageErrorsMixin', 'image_problem', 'Places365', 'DETECTION_CLASSES',
+    'CocoDataset', 'NamedImageErrorsMixin', 'image_problem', 'ImageList', 'ImageListMixin', 'read_image_list',
+    'ImageNet', 'Places365', 'DETECTION_CLASSES',
     'make_coco_detection', 'make_imagenet', 'make_places365'
 ]

@@ -39,3 +39,13 @@ def test_the_tool_prints_every_model_and_the_ratios(capsys, run_tool):
     # the SE keeps its inputs for backward; with_cp keeps only each block's input
     assert float(memory['ours SE-R50 with_cp']) < float(memory['ours R50 (SE off)']) < float(memory['ours SE-R50'])
     assert float(re.search(r'with_cp / without: saved memory (\d\.\d+)', text).group(1)) < 0.5
+
+
+def test_the_dataset_benchmark_builds_ours_and_the_peers_on_generated_lists(run_tool):
+    text = run_tool('analysis_tools/benchmark_dataset.py', '--datasets', 'places365', '--places365-lines', '3000',
+                    '--workers', '2')
+    assert re.search(r'^places365: 3,000 samples \(the peer: 3,000\)$', text, re.M)
+    ratios = re.findall(r'^  ratio +(\d+\.\d+) +(\d+\.\d+) +(-?\d+\.\d+)$', text, re.M)
+    assert len(ratios) == 1 and float(ratios[0][0]) > 0
+    workers = re.findall(r'with 2 DataLoader workers, main RSS \d+ MB; private memory per worker (\d+)-(\d+) MB', text)
+    assert len(workers) == 2
