@@ -6,6 +6,7 @@ own, children of mmengine's root registries: from mmdet or mmpretrain configs th
 """
 from mmengine.registry import DATASETS as MMENGINE_DATASETS
 from mmengine.registry import HOOKS as MMENGINE_HOOKS
+from mmengine.registry import LOOPS as MMENGINE_LOOPS
 from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import DefaultScope, Registry, build_model_from_cfg
 
@@ -26,3 +27,4 @@ MODELS = Registry('model', parent=MMENGINE_MODELS, scope='se_plugins', locations
 DATASETS = Registry(
     'dataset', parent=MMENGINE_DATASETS, scope='se_plugins', locations=['se_plugins.datasets'])
 HOOKS = Registry('hook', parent=MMENGINE_HOOKS, scope='se_plugins', locations=['se_plugins.engine'])
+LOOPS = Registry('loop', parent=MMENGINE_LOOPS, scope='se_plugins', locations=['se_plugins.engine'])

@@ -6,7 +6,7 @@ from mmengine.config import DictAction
 from mmengine.runner import Runner
 
 import se_plugins  # noqa: F401  (registers the se_plugins scope and the se_plugins:: config package)
-from se_plugins.engine import end_cpu_distributed, load_config, parse_tool_args, resolve_resume
+from se_plugins.engine import end_cpu_distributed, load_config, parse_tool_args, prepare_training, resolve_resume
 from se_plugins.utils import InputError, run_cli
 
 
@@ -44,6 +44,7 @@ def main() -> None:
     if args.resume is not None:
         cfg.resume = True
         cfg.load_from = resolve_resume(cfg.work_dir, args.resume)
+    prepare_training(cfg)  # SIGTERM, SIGUSR1, Ctrl-C: checkpoint after the iteration, exit 75 (130)
     Runner.from_cfg(cfg).train()
 
 

@@ -15,3 +15,5 @@ model = dict(
 custom_hooks = [dict(type='se_plugins.FiniteLossHook'), dict(type='SyncBuffersHook')]
 # Checkpoints written atomically, with the random state: see se_plugins.engine.AtomicCheckpointHook.
 default_hooks = dict(checkpoint=dict(type='se_plugins.AtomicCheckpointHook'))
+# A rank that waits longer than this for the others (one died or hangs) fails, and the run ends.
+env_cfg = dict(dist_cfg=dict(timeout=600))

@@ -1,9 +1,12 @@
-from .checkpoint import AtomicCheckpointHook, ResumeError, checkpoint_problem, resolve_resume
-from .hooks import DistributedWeightCheckHook, FiniteLossHook, FuseConvBNHook, tensor_digest
+from .checkpoint import (AtomicCheckpointHook, ResumeError, capture_rng, checkpoint_problem, resolve_resume, restore_rng,
+                         save_checkpoint_atomically)
+from .hooks import BadImagesHook, DistributedWeightCheckHook, FiniteLossHook, FuseConvBNHook, tensor_digest
+from .preemption import EpochBasedTrainLoop, PreemptionHook, prepare_training
 from .runner_setup import end_cpu_distributed, load_config, parse_tool_args, setup_cpu_distributed
 
 __all__ = [
-    'AtomicCheckpointHook', 'ResumeError', 'checkpoint_problem', 'resolve_resume',
-    'DistributedWeightCheckHook', 'FiniteLossHook', 'FuseConvBNHook', 'tensor_digest', 'end_cpu_distributed',
+    'AtomicCheckpointHook', 'ResumeError', 'capture_rng', 'checkpoint_problem', 'resolve_resume', 'restore_rng',
+    'save_checkpoint_atomically', 'EpochBasedTrainLoop', 'PreemptionHook', 'prepare_training',
+    'BadImagesHook', 'DistributedWeightCheckHook', 'FiniteLossHook', 'FuseConvBNHook', 'tensor_digest', 'end_cpu_distributed',
     'load_config', 'parse_tool_args', 'setup_cpu_distributed'
 ]

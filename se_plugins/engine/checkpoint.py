@@ -9,13 +9,66 @@ from typing import List, Optional
 
 import numpy as np
 import torch
-from mmengine.dist import is_main_process
+from mmengine.dist import all_gather_object, is_main_process
 from mmengine.fileio import LocalBackend
 from mmengine.hooks import CheckpointHook
 from mmengine.logging import print_log
+from mmengine.model import is_model_wrapper
 
 from se_plugins.registry import HOOKS
-from se_plugins.utils import InputError, atomic_write, replace_durably
+from se_plugins.utils import CheckpointWriteError, InputError, atomic_write, replace_durably
+
+
+def capture_rng() -> dict:
+    """The Python, NumPy and torch random states (what checkpoints carry to resume exactly)."""
+    return dict(python=random.getstate(), numpy=np.random.get_state(), torch=torch.get_rng_state())
+
+
+def restore_rng(state: dict) -> None:
+    """Set the random states :func:`capture_rng` returned."""
+    random.setstate(state['python'])
+    np.random.set_state(state['numpy'])
+    torch.set_rng_state(state['torch'])
+
+
+def save_checkpoint_atomically(runner, filename: str, out_dir: Optional[str] = None, **save_kwargs) -> str:
+    """``runner.save_checkpoint`` so that a kill or a full disk never leaves a partial checkpoint.
+
+    In a distributed run (every rank calls this), the checkpoint's ``meta`` also holds every rank's
+    random states and buffers. The checkpoint is written to a hidden temporary file in ``out_dir``,
+    fsynced and renamed;
+    ``last_checkpoint`` is then replaced atomically (by the main process). If the write fails, the
+    temporary file is removed, earlier checkpoints and ``last_checkpoint`` are untouched, and
+    :class:`~se_plugins.utils.CheckpointWriteError` names the file and the OS error.
+
+    Args:
+        runner: The mmengine Runner.
+        filename: The checkpoint's file name.
+        out_dir: Its folder (default: the work dir).
+        **save_kwargs: Arguments of ``Runner.save_checkpoint`` (``meta``, ``by_epoch``...).
+
+    Returns:
+        The checkpoint's path.
+    """
+    out_dir = out_dir or runner.work_dir
+    path, tmp = osp.join(out_dir, filename), osp.join(out_dir, f'.{filename}.tmp')
+    if runner.world_size > 1:  # every rank, before the save that only rank 0 runs: what each rank holds
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        rank_states = all_gather_object(dict(
+            rng_state=capture_rng(), buffers={name: buffer.detach().cpu() for name, buffer in model.named_buffers()}))
+        save_kwargs['meta'] = dict(save_kwargs.get('meta') or {}, rank_states=rank_states)
+    try:
+        runner.save_checkpoint(out_dir, f'.{filename}.tmp', **save_kwargs)
+        if is_main_process():
+            replace_durably(tmp, path)
+            atomic_write(osp.join(runner.work_dir, 'last_checkpoint'), lambda f: f.write(path.encode()))
+    except OSError as error:
+        if osp.exists(tmp):
+            os.remove(tmp)
+        raise CheckpointWriteError(f'cannot write checkpoint {path}: {error.strerror or error}'
+                                   f'{f" [Errno {error.errno}]" if error.errno else ""}; the previous '
+                                   'checkpoints and last_checkpoint are intact') from error
+    return path
 
 
 def checkpoint_problem(path: str) -> Optional[str]:
@@ -91,21 +144,27 @@ class AtomicCheckpointHook(CheckpointHook):
     new one, and writes in place). A kill at any moment leaves the previous checkpoint intact and
     ``last_checkpoint`` pointing at a complete file.
 
-    Checkpoints also carry the Python, NumPy and torch random states, restored on resume, so a
-    resumed CPU run with deterministic settings continues exactly as the uninterrupted run would.
+    Checkpoints also carry the Python, NumPy and torch random states, and in a distributed run every
+    rank's random states and buffers (BN statistics differ per rank until synchronised), restored on
+    resume, so a resumed CPU run with deterministic settings continues exactly as the uninterrupted
+    run would.
+    A write that fails (full disk, quota) removes its temporary file and stops the run with
+    :class:`~se_plugins.utils.CheckpointWriteError`, the previous checkpoint still the last one.
     Other storage backends than the local disk use mmengine's behaviour.
     """
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        checkpoint['rng_state'] = dict(
-            python=random.getstate(), numpy=np.random.get_state(), torch=torch.get_rng_state())
+        checkpoint['rng_state'] = capture_rng()
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        state = checkpoint.get('rng_state')
-        if state is not None:
-            random.setstate(state['python'])
-            np.random.set_state(state['numpy'])
-            torch.set_rng_state(state['torch'])
+        """Before the weights are loaded: each rank takes its own random state and buffers (BN statistics
+        differ per rank until they are synchronised) when the run has as many ranks as the checkpoint."""
+        states = checkpoint.get('meta', {}).get('rank_states')
+        if states is not None and len(states) == runner.world_size:
+            checkpoint['state_dict'].update(states[runner.rank]['buffers'])
+            restore_rng(states[runner.rank]['rng_state'])
+        elif checkpoint.get('rng_state') is not None:
+            restore_rng(checkpoint['rng_state'])
 
     def _save_checkpoint_with_step(self, runner, step, meta) -> None:
         if not isinstance(self.file_backend, LocalBackend):
@@ -119,22 +178,13 @@ class AtomicCheckpointHook(CheckpointHook):
 
         ckpt_filename = self.filename_tmpl.format(step)
         self.last_ckpt = osp.join(self.out_dir, ckpt_filename)
-        runner.message_hub.update_info('last_ckpt', self.last_ckpt)
-        tmp_filename = f'.{ckpt_filename}.tmp'
-        runner.save_checkpoint(
-            self.out_dir,
-            tmp_filename,
-            self.file_client_args,
-            save_optimizer=self.save_optimizer,
-            save_param_scheduler=self.save_param_scheduler,
-            meta=meta,
-            by_epoch=self.by_epoch,
-            backend_args=self.backend_args,
-            **self.args)
+        runner.message_hub.update_info('last_ckpt', self.last_ckpt)  # saved in the checkpoint, as mmengine does
+        save_checkpoint_atomically(
+            runner, ckpt_filename, self.out_dir, file_client_args=self.file_client_args,
+            save_optimizer=self.save_optimizer, save_param_scheduler=self.save_param_scheduler, meta=meta,
+            by_epoch=self.by_epoch, backend_args=self.backend_args, **self.args)
         if not is_main_process():
             return
-        replace_durably(osp.join(self.out_dir, tmp_filename), self.last_ckpt)
-        atomic_write(osp.join(runner.work_dir, 'last_checkpoint'), lambda f: f.write(self.last_ckpt.encode()))
         for old_step in outdated:
             old = osp.join(self.out_dir, self.filename_tmpl.format(old_step))
             if osp.isfile(old):

@@ -81,3 +81,23 @@ class FuseConvBNHook(Hook):
     def before_test(self, runner) -> None:
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         fuse_conv_bn(model.eval())
+
+
+@HOOKS.register_module()
+class BadImagesHook(Hook):
+    """After every training epoch, log how many bad images the training set has skipped so far.
+
+    For datasets with ``max_bad_images`` (see ``se_plugins.datasets.NamedImageErrorsMixin``); does
+    nothing for others. ``tools/train.py`` adds it to every run.
+    """
+
+    priority = 'LOW'
+
+    def after_train_epoch(self, runner) -> None:
+        dataset = runner.train_dataloader.dataset
+        while not hasattr(dataset, 'max_bad_images') and hasattr(dataset, 'dataset'):  # dataset wrappers
+            dataset = dataset.dataset
+        if getattr(dataset, 'max_bad_images', 0):
+            met = dataset.bad_images()
+            runner.logger.info(f'epoch {runner.epoch + 1}: {len(met)} bad images skipped so far '
+                               f'(max_bad_images={dataset.max_bad_images})' + ''.join(f'\n  {m}' for m in met))

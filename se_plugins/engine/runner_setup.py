@@ -1,6 +1,7 @@
 """What tools/train.py and tools/test.py share: the config as the command line shapes it, and the
 CPU-only distributed path."""
 import argparse
+import datetime
 import gc
 import logging
 import os
@@ -70,12 +71,14 @@ def end_cpu_distributed(exit_code: int) -> None:
     At teardown, gloo's threads and the tensors they hold are destroyed in no set order, and a rank
     can abort ("terminate called without an active exception", SIGABRT) after a finished run,
     which torchrun reports as a failure. Logs are flushed first; checkpoints are already on disk.
-    Does nothing in other processes, or when ``exit_code`` is not 0 (torchrun stops the others).
+    Does nothing in other processes, or when the run failed (torchrun stops the others); a
+    preempted run (75, 130) stopped after the same iteration on every rank and ends like a finished
+    one.
 
     Args:
         exit_code: The status the process ends with.
     """
-    if not _started_gloo or exit_code != 0 or not dist.is_initialized():
+    if not _started_gloo or exit_code not in (0, 75, 130) or not dist.is_initialized():
         return
     gc.collect()  # the Runner's DDP wrapper and its reducer hold the group
     dist.barrier()  # no rank closes its connections while another may still be talking to it
@@ -91,8 +94,9 @@ def setup_cpu_distributed(cfg: Config) -> None:
 
     mmengine's ``pytorch`` launcher calls ``torch.cuda.set_device`` and gives DDP ``device_ids``,
     which fails on a CPU-only machine. Here the process group is initialised from torchrun's
-    environment with gloo before the Runner starts (the Runner then skips its own initialisation),
-    and DDP gets no ``device_ids``. With CUDA, nothing changes.
+    environment with gloo (and the collective timeout of ``env_cfg.dist_cfg.timeout``) before the
+    Runner starts (the Runner then skips its own initialisation), and DDP gets no ``device_ids``.
+    With CUDA, nothing changes.
     """
     if cfg.launcher == 'none' or torch.cuda.is_available():
         return
@@ -100,7 +104,9 @@ def setup_cpu_distributed(cfg: Config) -> None:
         raise InputError(f'--launcher {cfg.launcher} needs CUDA; on a CPU-only machine use '
                          '--launcher pytorch with torchrun (gloo backend)')
     if not dist.is_initialized():
-        dist.init_process_group(backend='gloo')
+        timeout = cfg.get('env_cfg', {}).get('dist_cfg', {}).get('timeout')  # seconds, as mmengine takes it
+        dist.init_process_group(backend='gloo', **({} if timeout is None else
+                                                  dict(timeout=datetime.timedelta(seconds=timeout))))
         global _started_gloo
         _started_gloo = True  # tools/train.py and test.py end with end_cpu_distributed
     if cfg.get('model_wrapper_cfg') is None:

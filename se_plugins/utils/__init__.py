@@ -1,7 +1,8 @@
-from .errors import InputError, MissingInputError, run_cli, input_error_message
+from .errors import (CheckpointWriteError, InputError, MissingInputError, Preempted, StopRun, input_error_message,
+                     run_cli)
 from .io import atomic_save, atomic_write, fsync_path, replace_durably
 
 __all__ = [
-    'InputError', 'MissingInputError', 'run_cli', 'input_error_message', 'atomic_save',
-    'atomic_write', 'fsync_path', 'replace_durably'
+    'CheckpointWriteError', 'InputError', 'MissingInputError', 'Preempted', 'StopRun', 'run_cli',
+    'input_error_message', 'atomic_save', 'atomic_write', 'fsync_path', 'replace_durably'
 ]

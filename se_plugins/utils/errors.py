@@ -1,21 +1,47 @@
-"""Errors in what the user gave us (a file, a config key, a line of a list), and how tools report them.
+"""Why a run stops early (bad input, a full disk, a preemption), and how tools report it.
 
 Every check of user input raises an :class:`InputError` whose message names the file, key or line.
-The command-line tools end such a run, and a training stopped by a NaN or infinite loss
-(``FloatingPointError``), with one line, ``error: <message>``, and exit status 1; anything else
-is a bug and keeps its traceback.
+All of these are :class:`StopRun`: the command-line tools end such a run, and a training stopped by
+a NaN or infinite loss (``FloatingPointError``), with one line, ``error: <message>`` (a preemption:
+``stopped: <message>``), and the error's exit status; anything else is a bug and keeps its
+traceback.
 """
 import re
 import sys
 from typing import Callable, NoReturn, Optional
 
 
-class InputError(ValueError):
+class StopRun(Exception):
+    """A run ends with one line for the user, this prefix and this exit status, and no traceback."""
+
+    prefix = 'error: '
+    exit_code = 1
+
+
+class InputError(StopRun, ValueError):
     """Bad input: the message names the file, the config key or the line at fault."""
 
 
 class MissingInputError(InputError, FileNotFoundError):
     """A file or folder the input names does not exist."""
+
+
+class CheckpointWriteError(StopRun, OSError):
+    """A checkpoint could not be written (full disk, quota, I/O error); the message names the file."""
+
+
+class Preempted(StopRun):
+    """Training stopped on a signal after writing a checkpoint to resume from.
+
+    Exit status 75 (``EX_TEMPFAIL``: try again), which ``tools/slurm_train.sh`` requeues; 130 for
+    Ctrl-C (SIGINT), as shells report it.
+    """
+
+    prefix = 'stopped: '
+
+    def __init__(self, message: str, interrupted: bool = False) -> None:
+        super().__init__(message)
+        self.exit_code = 130 if interrupted else 75
 
 
 # mmengine's registry re-raises what a constructor raised with this prefix.
@@ -38,8 +64,9 @@ def input_error_message(error: BaseException) -> str:
 
 
 def run_cli(main: Callable[[], object], on_exit: Optional[Callable[[int], None]] = None) -> NoReturn:
-    """Run a tool's ``main()`` and exit: 0 if it returns; 1 with ``error: <message>`` on an
-    :class:`InputError` or a ``FloatingPointError`` (a diverged training).
+    """Run a tool's ``main()`` and exit: 0 if it returns; a :class:`StopRun`'s status with its one line
+    (``error: <message>``), or 1 with ``error: <message>`` for a ``FloatingPointError`` (a diverged
+    training).
 
     Args:
         main: The tool's main function.
@@ -48,9 +75,10 @@ def run_cli(main: Callable[[], object], on_exit: Optional[Callable[[int], None]]
     code = 0
     try:
         main()
-    except (InputError, FloatingPointError) as error:
-        print(f'error: {input_error_message(error)}', file=sys.stderr)
-        code = 1
+    except (StopRun, FloatingPointError) as error:
+        prefix = error.prefix if isinstance(error, StopRun) else 'error: '
+        print(f'{prefix}{input_error_message(error)}', file=sys.stderr)
+        code = error.exit_code if isinstance(error, StopRun) else 1
     if on_exit is not None:
         on_exit(code)
     sys.exit(code)

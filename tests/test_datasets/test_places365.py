@@ -4,6 +4,7 @@ import re
 import shutil
 
 import pytest
+import torch
 from mmengine.registry import DefaultScope
 
 import se_plugins.datasets.places365 as places365_module
@@ -103,3 +104,66 @@ def test_a_missing_or_undecodable_image_names_the_list_line(data_root, tmp_path)
     with pytest.raises(InputError, match=re.escape(f'{list_file}:3: image {broken} cannot be decoded')):
         dataset[2]
     assert dataset[0]['img'].shape == (16, 16, 3)
+
+
+def _train_set_with_bad_images(data_root, tmp_path):
+    """The 6-image training set (3 classes x 2) with image 2 missing and images 4, 5 undecodable."""
+    root = _with_line(data_root, tmp_path, '')
+    dataset = Places365(root, split='train')
+    paths = [dataset.get_data_info(i)['img_path'] for i in range(len(dataset))]
+    os.remove(paths[1])
+    for broken in paths[3:5]:
+        with open(broken, 'wb') as f:
+            f.write(b'\xff\xd8 truncated')
+    return root, osp.join(root, 'places365_train_standard.txt'), paths
+
+
+@pytest.mark.parametrize('workers', [0, 2])
+def test_up_to_max_bad_images_are_skipped_across_workers(data_root, tmp_path, workers):
+    root, list_file, paths = _train_set_with_bad_images(data_root, tmp_path)
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        dataset = Places365(root, split='train', max_bad_images=3, test_mode=True,
+                            pipeline=[dict(type='LoadImageFromFile'), dict(type='PackInputs')])
+    loader = torch.utils.data.DataLoader(dataset, batch_size=2, num_workers=workers, collate_fn=lambda b: b)
+    served = [sample['data_samples'].img_path for batch in loader for sample in batch]
+    # each bad image is replaced by the next good one; every sample is an image that decodes
+    assert served == [paths[0], paths[2], paths[2], paths[5], paths[5], paths[5]]
+    met = dataset.bad_images()
+    assert len(met) == 3 and f'{list_file}:2: image {paths[1]} does not exist' in met
+    for i in (3, 4):  # the decoder's own words follow
+        assert any(m.startswith(f'{list_file}:{i + 1}: image {paths[i]} cannot be decoded') for m in met)
+    assert list(loader) and len(dataset.bad_images()) == 3  # a second epoch meets no new one
+
+
+def test_one_bad_image_more_than_max_bad_images_stops_with_all_of_them(data_root, tmp_path):
+    root, list_file, paths = _train_set_with_bad_images(data_root, tmp_path)
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        dataset = Places365(root, split='train', max_bad_images=2, pipeline=[dict(type='LoadImageFromFile')])
+    for index in (0, 1, 2):
+        dataset[index]
+    with pytest.raises(InputError, match=re.escape(
+            f'3 bad images, more than max_bad_images=2: {list_file}:2: image {paths[1]} does not exist; '
+            f'{list_file}:4: image {paths[3]} cannot be decoded')) as error:
+        dataset[3]
+    assert f'; {list_file}:5: image {paths[4]} cannot be decoded' in str(error.value)
+
+
+def test_max_bad_images_must_be_a_count(data_root):
+    with pytest.raises(InputError, match=re.escape("max_bad_images=-1 must be an integer >= 0")):
+        Places365(data_root, split='val', max_bad_images=-1)
+
+
+def test_the_hook_reports_the_bad_images_after_every_epoch(data_root, tmp_path):
+    from types import SimpleNamespace
+
+    from se_plugins.engine import BadImagesHook
+    root, list_file, paths = _train_set_with_bad_images(data_root, tmp_path)
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        dataset = Places365(root, split='train', max_bad_images=5, pipeline=[dict(type='LoadImageFromFile')])
+    dataset[1]
+    messages = []
+    runner = SimpleNamespace(train_dataloader=SimpleNamespace(dataset=dataset), epoch=0,
+                             logger=SimpleNamespace(info=messages.append))
+    BadImagesHook().after_train_epoch(runner)
+    assert messages == [f'epoch 1: 1 bad images skipped so far (max_bad_images=5)\n'
+                        f'  {list_file}:2: image {paths[1]} does not exist']
