@@ -3,6 +3,7 @@ import json
 import math
 import os.path as osp
 
+import torch
 import torch.distributed as dist
 from mmcv.cnn import fuse_conv_bn
 from mmengine.hooks import Hook
@@ -62,13 +63,14 @@ class FiniteLossHook(Hook):
     priority = 'ABOVE_NORMAL'
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
-        bad = [name for name, value in (outputs or {}).items()
-               if 'loss' in name and not math.isfinite(float(value))]
+        values = {name: float(value.detach()) if isinstance(value, torch.Tensor) else float(value)
+                  for name, value in (outputs or {}).items()}
+        bad = [name for name, value in values.items() if 'loss' in name and not math.isfinite(value)]
         if bad:
             name = next((n for n in bad if n != 'loss'), bad[0])  # the term, rather than the total
             raise FloatingPointError(f'iteration {runner.iter + 1} (epoch {runner.epoch + 1}): '
-                                     f'{name} is {float(outputs[name])}; all terms: '
-                                     + ', '.join(f'{k}={float(v):.4g}' for k, v in outputs.items()))
+                                     f'{name} is {values[name]}; all terms: '
+                                     + ', '.join(f'{k}={v:.4g}' for k, v in values.items()))
 
 
 @HOOKS.register_module()

@@ -4,6 +4,7 @@ import signal
 import threading
 from typing import Dict, Optional, Sequence
 
+import torch
 from mmengine.config import Config
 from mmengine.dist import all_reduce
 from mmengine.hooks import Hook
@@ -60,7 +61,6 @@ class PreemptionHook(Hook):
         self._previous = {}
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
-        import torch
         flag = torch.tensor([self.received or 0], dtype=torch.int64)
         all_reduce(flag, op='max')  # every rank stops after the same iteration
         received = int(flag.item())
