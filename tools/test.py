@@ -5,8 +5,8 @@ from mmengine.config import DictAction
 from mmengine.runner import Runner
 
 import se_plugins  # noqa: F401  (registers the se_plugins scope and the se_plugins:: config package)
-from se_plugins.engine import end_cpu_distributed, load_config, parse_tool_args
-from se_plugins.utils import run_cli
+from se_plugins.engine import checkpoint_problem, end_cpu_distributed, load_config, parse_tool_args
+from se_plugins.utils import InputError, MissingInputError, run_cli
 
 
 def parse_args() -> argparse.Namespace:
@@ -23,6 +23,10 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> dict:
     args = parse_args()
+    problem = checkpoint_problem(args.checkpoint)  # before the Runner makes a work dir
+    if problem is not None:
+        error = MissingInputError if problem == 'no such file' else InputError
+        raise error(f'checkpoint {args.checkpoint}: {problem}')
     cfg = load_config(args.config, args.work_dir, args.cfg_options, args.launcher)
     cfg.load_from = args.checkpoint
     if args.fuse_conv_bn:

@@ -42,10 +42,13 @@ def main() -> None:
     if args.no_validate:
         cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     if args.resume is not None:
-        cfg.resume = True
         cfg.load_from = resolve_resume(cfg.work_dir, args.resume)
+        cfg.resume = cfg.load_from is not None  # a first launch with --resume starts from scratch
     prepare_training(cfg)  # SIGTERM, SIGUSR1, Ctrl-C: checkpoint after the iteration, exit 75 (130)
-    Runner.from_cfg(cfg).train()
+    runner = Runner.from_cfg(cfg)
+    if args.resume is not None and not cfg.resume:
+        runner.logger.info(f'--resume: no checkpoint in {cfg.work_dir} yet; starting from scratch')
+    runner.train()
 
 
 if __name__ == '__main__':

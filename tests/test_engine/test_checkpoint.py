@@ -180,6 +180,9 @@ def test_five_kills_at_random_moments_then_resume_equals_an_uninterrupted_run(pl
             process.wait(timeout=60)
         assert process.returncode == -signal.SIGKILL, f'launch {number} ended before its kill ({what})'
     assert killed_mid_write
+    first_launch = (tmp_path / 'launch_0.log').read_text()
+    assert f'--resume: no checkpoint in {work_dir} yet; starting from scratch' in first_launch
+    assert 'Auto resumed from the latest checkpoint None' not in first_launch
     resumed = subprocess.run(train_command(places, work_dir, '--resume'), capture_output=True, text=True,
                              env=ENV, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]

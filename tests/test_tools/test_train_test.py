@@ -189,3 +189,16 @@ def test_two_processes_equal_one_process_with_the_same_global_batch(tmp_path, ru
     for key, value in weights.items():
         torch.testing.assert_close(value, same_batch['state_dict'][key], rtol=1e-3, atol=1e-4, msg=key)
     assert max((value - half_batch['state_dict'][key]).abs().max().item() for key, value in weights.items()) > 1e-2
+
+
+@pytest.mark.parametrize('checkpoint, problem', [('nope/epoch_9.pth', 'no such file'),
+                                                 ('truncated.pth', 'not a complete PyTorch checkpoint')])
+def test_testing_a_checkpoint_that_cannot_be_loaded_is_one_line_and_writes_nothing(checkpoint, problem, tmp_path):
+    (tmp_path / 'truncated.pth').write_bytes(b'PK\x03\x04 half a checkpoint')
+    work_dir = tmp_path / 'work'
+    result = subprocess.run(
+        [sys.executable, osp.join(REPO, 'tools', 'test.py'), osp.join(REPO, 'configs', 'faster_rcnn_se_r50_coco.py'),
+         checkpoint, '--work-dir', str(work_dir)], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith(f'error: checkpoint {checkpoint}: {problem}')
+    assert 'Traceback' not in result.stderr and not work_dir.exists()
