@@ -2,10 +2,10 @@
 import argparse
 
 from mmengine.config import DictAction
-from mmengine.runner import Runner
 
 import se_plugins  # noqa: F401  (registers the se_plugins scope and the se_plugins:: config package)
-from se_plugins.engine import checkpoint_problem, end_cpu_distributed, load_config, parse_tool_args
+from se_plugins.engine import (checkpoint_problem, end_cpu_distributed, load_config, parse_tool_args,
+                               run_leaving_nothing_on_early_failure)
 from se_plugins.utils import InputError, MissingInputError, run_cli
 
 
@@ -27,11 +27,12 @@ def main() -> dict:
     if problem is not None:
         error = MissingInputError if problem == 'no such file' else InputError
         raise error(f'checkpoint {args.checkpoint}: {problem}')
-    cfg = load_config(args.config, args.work_dir, args.cfg_options, args.launcher)
+    cfg = load_config(args.config, args.work_dir, args.cfg_options, args.launcher, args.data_root, args.ann_file,
+                      args.strict_config)
     cfg.load_from = args.checkpoint
     if args.fuse_conv_bn:
         cfg.custom_hooks = [*cfg.get('custom_hooks', []), dict(type='se_plugins.FuseConvBNHook')]
-    return Runner.from_cfg(cfg).test()
+    return run_leaving_nothing_on_early_failure(cfg, ('test',), lambda runner: runner.test())
 
 
 if __name__ == '__main__':

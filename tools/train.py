@@ -3,10 +3,10 @@ import argparse
 
 import torch
 from mmengine.config import DictAction
-from mmengine.runner import Runner
 
 import se_plugins  # noqa: F401  (registers the se_plugins scope and the se_plugins:: config package)
-from se_plugins.engine import end_cpu_distributed, load_config, parse_tool_args, prepare_training, resolve_resume
+from se_plugins.engine import (end_cpu_distributed, load_config, parse_tool_args, prepare_training, resolve_resume,
+                               run_leaving_nothing_on_early_failure)
 from se_plugins.utils import InputError, run_cli
 
 
@@ -28,7 +28,8 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    cfg = load_config(args.config, args.work_dir, args.cfg_options, args.launcher)
+    cfg = load_config(args.config, args.work_dir, args.cfg_options, args.launcher, args.data_root, args.ann_file,
+                      args.strict_config)
     if args.amp:
         if not torch.cuda.is_available():
             raise InputError("--amp needs a GPU (mmengine's AmpOptimWrapper is CUDA-only)")
@@ -45,10 +46,13 @@ def main() -> None:
         cfg.load_from = resolve_resume(cfg.work_dir, args.resume)
         cfg.resume = cfg.load_from is not None  # a first launch with --resume starts from scratch
     prepare_training(cfg)  # SIGTERM, SIGUSR1, Ctrl-C: checkpoint after the iteration, exit 75 (130)
-    runner = Runner.from_cfg(cfg)
-    if args.resume is not None and not cfg.resume:
-        runner.logger.info(f'--resume: no checkpoint in {cfg.work_dir} yet; starting from scratch')
-    runner.train()
+
+    def train(runner) -> None:
+        if args.resume is not None and not cfg.resume:
+            runner.logger.info(f'--resume: no checkpoint in {cfg.work_dir} yet; starting from scratch')
+        runner.train()
+    splits = ('train', 'val') if cfg.get('val_dataloader') else ('train',)
+    run_leaving_nothing_on_early_failure(cfg, splits, train)
 
 
 if __name__ == '__main__':

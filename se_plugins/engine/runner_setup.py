@@ -6,42 +6,63 @@ import gc
 import logging
 import os
 import os.path as osp
+import shutil
 import sys
-from typing import Optional
+from typing import Callable, Optional, Sequence
 
 import torch
 import torch.distributed as dist
 from mmengine.config import Config
+from mmengine.hooks import Hook
+from mmengine.logging import print_log
+from mmengine.runner import Runner
 
 from se_plugins.utils import InputError, MissingInputError
+
+from .config_checks import check_paths, point_at_data, unread_top_level_keys
 
 _started_gloo = False
 
 
 def parse_tool_args(parser: argparse.ArgumentParser) -> argparse.Namespace:
-    """Add ``--launcher`` and ``--local-rank`` to a tool's arguments and parse its command line.
+    """Add the arguments tools/train.py and tools/test.py share, and parse the command line.
 
-    As in mmdet's and mmpretrain's tools, the local rank that ``torch.distributed.launch`` passes as
-    ``--local-rank=N`` (``mim train --launcher pytorch`` starts the tools that way) goes to the
-    ``LOCAL_RANK`` environment variable, where torch.distributed and mmengine read it; torchrun sets
-    the variable itself.
+    ``--launcher``; ``--local-rank``: as in mmdet's and mmpretrain's tools, the local rank that
+    ``torch.distributed.launch`` passes as ``--local-rank=N`` (``mim train --launcher pytorch`` starts
+    the tools that way) goes to the ``LOCAL_RANK`` environment variable, where torch.distributed and
+    mmengine read it; torchrun sets the variable itself. ``--data-root`` and ``--ann-file``: see
+    :func:`~se_plugins.engine.config_checks.point_at_data`. ``--strict-config``: a misspelt top-level
+    key is an error, not a warning.
 
     Args:
         parser: The tool's parser, with its own arguments.
     """
+    parser.add_argument('--data-root', help="the dataset's folder: sets every dataloader's data_root (and, "
+                        "for COCO, the evaluators' annotation file under it)")
+    parser.add_argument('--ann-file', help="the evaluators' annotation file, if not <data-root>/<the val "
+                        "dataset's ann_file>")
+    parser.add_argument('--strict-config', action='store_true',
+                        help='stop on a top-level config key that nothing reads (default: a warning)')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
                         help='job launcher: pytorch under torchrun, slurm under srun')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    if args.ann_file and not args.data_root:
+        raise InputError('--ann-file goes with --data-root')
     return args
 
 
 def load_config(config: str,
                 work_dir: Optional[str] = None,
                 cfg_options: Optional[dict] = None,
-                launcher: str = 'none') -> Config:
-    """Read a config and apply the command line's overrides.
+                launcher: str = 'none',
+                data_root: Optional[str] = None,
+                ann_file: Optional[str] = None,
+                strict: bool = False) -> Config:
+    """Read a config and apply the command line: ``--data-root``/``--ann-file``, then ``--cfg-options``
+    (the more specific), the work dir and the launcher; warn about (``strict``: refuse) misspelt
+    top-level keys.
 
     Args:
         config: The config file.
@@ -49,19 +70,78 @@ def load_config(config: str,
             ``work_dirs/<config file stem>``.
         cfg_options: ``--cfg-options`` key-value pairs merged into the config.
         launcher: ``none``, ``pytorch``, ``slurm`` or ``mpi``.
+        data_root: The dataset folder for every dataloader (see
+            :func:`~se_plugins.engine.config_checks.point_at_data`).
+        ann_file: The evaluators' annotation file, with ``data_root``.
+        strict: A misspelt top-level key is an error, not a warning.
     """
     if not osp.isfile(config):
         raise MissingInputError(f'config file {config} does not exist')
     cfg = Config.fromfile(config)
     cfg.launcher = launcher
+    if data_root:
+        point_at_data(cfg, data_root, ann_file)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
+    problems = unread_top_level_keys(cfg)
+    if problems and strict:
+        raise InputError(f'{config}: ' + '; '.join(problems))
+    for problem in problems:
+        print_log(f'{config}: {problem}', logger='current', level=30)
     if work_dir is not None:
         cfg.work_dir = work_dir
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('work_dirs', osp.splitext(osp.basename(config))[0])
     setup_cpu_distributed(cfg)
     return cfg
+
+
+class _Progress(Hook):
+    """Counts the iterations a run has done."""
+
+    priority = 'VERY_HIGH'
+
+    def __init__(self) -> None:
+        self.iterations = 0
+
+    def after_train_iter(self, *args, **kwargs) -> None:
+        self.iterations += 1
+
+    after_val_iter = after_test_iter = after_train_iter
+
+
+def run_leaving_nothing_on_early_failure(cfg: Config, splits: Sequence[str], run: Callable[[Runner], object]):
+    """Check the paths of ``splits``, build the Runner and ``run(runner)``; if that fails before the
+    first iteration, remove what the Runner wrote (its log folder, the config dump, a work dir it made).
+
+    Args:
+        cfg: The config.
+        splits: The splits the tool uses (see :func:`~se_plugins.engine.config_checks.check_paths`).
+        run: What to do with the Runner (``Runner.train``, ``Runner.test``).
+
+    Returns:
+        What ``run`` returns.
+    """
+    check_paths(cfg, splits)
+    work_dir = osp.abspath(cfg.work_dir)
+    created = work_dir  # the top-most folder the Runner will make, if work_dir does not exist yet
+    while not osp.exists(osp.dirname(created)):
+        created = osp.dirname(created)
+    before = set(os.listdir(work_dir)) if osp.isdir(work_dir) else None
+    progress = _Progress()
+    try:
+        runner = Runner.from_cfg(cfg)
+        runner.register_hook(progress)
+        return run(runner)
+    except BaseException:
+        if not progress.iterations:
+            if before is None:
+                shutil.rmtree(created, ignore_errors=True)
+            else:
+                for entry in set(os.listdir(work_dir)) - before:
+                    path = osp.join(work_dir, entry)
+                    shutil.rmtree(path, ignore_errors=True) if osp.isdir(path) else os.remove(path)
+        raise
 
 
 def end_cpu_distributed(exit_code: int) -> None:
@@ -98,7 +178,11 @@ def setup_cpu_distributed(cfg: Config) -> None:
     Runner starts (the Runner then skips its own initialisation), and DDP gets no ``device_ids``.
     With CUDA, nothing changes.
     """
-    if cfg.launcher == 'none' or torch.cuda.is_available():
+    if torch.cuda.is_available():
+        return
+    if cfg.get('env_cfg', {}).get('dist_cfg'):
+        cfg.env_cfg.dist_cfg.backend = 'gloo'  # what a CPU run uses, and what its log then says
+    if cfg.launcher == 'none':
         return
     if cfg.launcher != 'pytorch':
         raise InputError(f'--launcher {cfg.launcher} needs CUDA; on a CPU-only machine use '

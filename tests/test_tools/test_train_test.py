@@ -64,18 +64,21 @@ def classification_options(data_root: str) -> dict:
     return values
 
 
-def train_and_test(run_tool, config: str, values: dict, work_dir: str) -> dict:
-    run_tool('train.py', config, '--work-dir', work_dir, *options(values))
+def train_and_test(run_tool, config: str, values: dict, work_dir: str, *extra: str) -> dict:
+    run_tool('train.py', config, '--work-dir', work_dir, *extra, *options(values))
     checkpoint = osp.join(work_dir, 'epoch_1.pth')
     assert osp.isfile(checkpoint)
     with open(osp.join(work_dir, 'last_checkpoint')) as f:
         assert f.read().strip() == checkpoint
-    return run_tool('test.py', config, checkpoint, '--work-dir', work_dir, *options(values))
+    return run_tool('test.py', config, checkpoint, '--work-dir', work_dir, *extra, *options(values))
 
 
 def test_faster_rcnn_entry_config_trains_and_evaluates(coco_root, tmp_path, run_tool):
-    metrics = train_and_test(run_tool, osp.join(REPO, 'configs', 'faster_rcnn_se_r50_coco.py'),
-                             detection_options(coco_root), str(tmp_path / 'work'))
+    """With --data-root alone pointing the config at the data: datasets and the COCO evaluator."""
+    values = {key: value for key, value in detection_options(coco_root).items()
+              if not key.endswith(('.data_root', 'evaluator.ann_file'))}
+    metrics = train_and_test(run_tool, osp.join(REPO, 'configs', 'faster_rcnn_se_r50_coco.py'), values,
+                             str(tmp_path / 'work'), '--data-root', coco_root)
     assert 0 <= metrics['coco/bbox_mAP'] <= 1 and 0 <= metrics['coco/bbox_mAP_50'] <= 1
 
 
@@ -121,7 +124,8 @@ def test_bad_input_ends_the_tool_with_one_error_line_and_destroys_nothing(tool, 
     work_dir = tmp_path / 'work'
     work_dir.mkdir()
     earlier = work_dir / 'epoch_1.pth'
-    earlier.write_bytes(b'an earlier run')
+    torch.save({'state_dict': {}}, earlier)  # a complete checkpoint of an earlier run
+    earlier_bytes = earlier.read_bytes()
     checkpoint = [str(earlier)] if tool == 'test.py' else []
     result = subprocess.run(
         [sys.executable, osp.join(REPO, 'tools', tool), osp.join(REPO, 'configs', 'faster_rcnn_se_r50_coco.py'),
@@ -131,7 +135,7 @@ def test_bad_input_ends_the_tool_with_one_error_line_and_destroys_nothing(tool, 
     assert re.fullmatch(f'error: {re.escape(str(ann))}: not valid JSON: .+ \\(line 1, column \\d+\\)',
                         result.stderr.strip().splitlines()[-1])
     assert 'Traceback' not in result.stderr
-    assert earlier.read_bytes() == b'an earlier run' and ann.read_text() == broken
+    assert earlier.read_bytes() == earlier_bytes and ann.read_text() == broken
 
 
 def test_two_processes_equal_one_process_with_the_same_global_batch(tmp_path, run_tool):
@@ -202,3 +206,53 @@ def test_testing_a_checkpoint_that_cannot_be_loaded_is_one_line_and_writes_nothi
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1].startswith(f'error: checkpoint {checkpoint}: {problem}')
     assert 'Traceback' not in result.stderr and not work_dir.exists()
+
+
+PLACES = osp.join(REPO, 'configs', 'places365', 'se-resnet50_8xb32-scratch_places365.py')
+IMAGENET = osp.join(REPO, 'configs', 'imagenet', 'se-resnet50_8xb128-paper_in1k.py')
+
+
+@pytest.fixture(scope='module')
+def places_root(tmp_path_factory):
+    return make_places365(str(tmp_path_factory.mktemp('places')), num_classes=2, train_per_class=2,
+                          val_per_class=1, image_size=32)
+
+
+@pytest.mark.parametrize('mistake', ['no such data root', 'misspelt ImageNet data_root', 'misspelt top-level key',
+                                     'no pretrained weights', 'malformed list line', 'ann-file without data-root'])
+def test_a_users_mistake_is_one_line_naming_what_to_fix_and_leaves_nothing(mistake, coco_root, places_root,
+                                                                         tmp_path):
+    project = tmp_path / 'my_project'  # the user's folder, outside the repository
+    project.mkdir()
+    config, args, expected = PLACES, [], None
+    if mistake == 'no such data root':
+        args, expected = ['--data-root', '/data/places'], 'error: --data-root /data/places is not a directory'
+    elif mistake == 'misspelt ImageNet data_root':
+        config, args = IMAGENET, ['--cfg-options', 'train_dataloader.dataset.data_root=/data/imagnet']
+        expected = ('error: train_dataloader.dataset.data_root /data/imagnet is not a directory '
+                    '(set it with --data-root)')
+    elif mistake == 'misspelt top-level key':
+        config = project / 'mine.py'
+        config.write_text(f"_base_ = {PLACES!r}\ndefault_hook = dict(logger=dict(interval=2))\n")
+        args = ['--data-root', places_root, '--strict-config']
+        expected = (f"error: {config}: top-level key 'default_hook' is read by nothing; "
+                    "did you mean 'default_hooks'?")
+    elif mistake == 'no pretrained weights':  # the COCO configs start from converted SE weights
+        config, args = osp.join(REPO, 'configs', 'faster_rcnn_se_r50_coco.py'), ['--data-root', coco_root]
+        expected = 'error: model.backbone.init_cfg.checkpoint checkpoints/se-resnet50_timm.pth: no such file'
+    elif mistake == 'malformed list line':  # found when the Runner builds the dataset: its files go again
+        broken = shutil.copytree(places_root, project / 'places')
+        with open(broken / 'places365_val.txt', 'a') as f:
+            f.write('Places365_val_00000009.jpg 1 extra\n')
+        args = ['--data-root', str(broken)]
+        expected = (f'error: {broken}/places365_val.txt:3: expected "<image path> <label>", '
+                    "got 'Places365_val_00000009.jpg 1 extra'")
+    else:
+        args, expected = ['--ann-file', 'val.json'], 'error: --ann-file goes with --data-root'
+    before = sorted(p.name for p in project.iterdir())
+    result = subprocess.run([sys.executable, osp.join(REPO, 'tools', 'train.py'), str(config), *args],
+                            cwd=project, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert result.stderr.strip().splitlines()[-1] == expected
+    assert 'Traceback' not in result.stderr
+    assert sorted(p.name for p in project.iterdir()) == before  # no work_dirs/, nothing else

@@ -1,0 +1,80 @@
+"""Config checks before anything is built: the paths a config names, misspelt top-level keys, --data-root."""
+import glob
+import os.path as osp
+
+import pytest
+from mmengine.config import Config
+
+import se_plugins  # noqa: F401
+from se_plugins.datasets import make_coco_detection
+from se_plugins.engine.config_checks import check_paths, point_at_data, unread_top_level_keys
+from se_plugins.utils import MissingInputError
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+CONFIGS = sorted(osp.relpath(p, REPO) for p in glob.glob(osp.join(REPO, 'configs', '**', '*.py'), recursive=True)
+                 if '_base_' not in p)
+COCO = osp.join(REPO, 'configs', 'faster_rcnn_se_r50_coco.py')
+
+
+@pytest.fixture(scope='module')
+def coco_root(tmp_path_factory):
+    return make_coco_detection(str(tmp_path_factory.mktemp('coco')), num_train=2, num_val=2, image_size=32)
+
+
+@pytest.mark.parametrize('path', CONFIGS)
+def test_our_configs_have_no_misspelt_top_level_key(path):
+    assert unread_top_level_keys(Config.fromfile(osp.join(REPO, path))) == []
+
+
+def test_a_misspelt_top_level_key_is_named_with_the_key_it_means(tmp_path):
+    config = tmp_path / 'typo.py'
+    config.write_text(f"_base_ = {COCO!r}\ndefault_hook = dict(logger=dict(interval=2))\n"
+                      "custom_hook = []\nmy_own_variable = 3\n")
+    assert unread_top_level_keys(Config.fromfile(str(config))) == [
+        "top-level key 'default_hook' is read by nothing; did you mean 'default_hooks'?",
+        "top-level key 'custom_hook' is read by nothing; did you mean 'custom_hooks'?"]
+
+
+def test_data_root_reaches_every_dataset_and_the_coco_evaluators(coco_root):
+    cfg = Config.fromfile(COCO)
+    point_at_data(cfg, coco_root)
+    for split in ('train', 'val', 'test'):
+        assert cfg[f'{split}_dataloader'].dataset.data_root == coco_root + '/'
+    assert cfg.val_evaluator.ann_file == osp.join(coco_root, 'annotations', 'instances_val2017.json')
+    assert cfg.test_evaluator.ann_file == cfg.val_evaluator.ann_file
+    cfg.model.backbone.init_cfg = None
+    check_paths(cfg, ('train', 'val'))  # everything it names exists now
+    with pytest.raises(MissingInputError, match='--data-root /nowhere is not a directory'):
+        point_at_data(cfg, '/nowhere')
+
+
+@pytest.mark.parametrize('change, message', [
+    ({}, 'train_dataloader.dataset.data_root data/coco/ is not a directory (set it with --data-root)'),
+    ({'data': True}, 'model.backbone.init_cfg.checkpoint checkpoints/se-resnet50_timm.pth: no such file'),
+    ({'data': True, 'init_cfg': None, 'val_ann': 'x.json'},
+     'val_dataloader.dataset.ann_file {root}x.json does not exist'),
+    ({'data': True, 'init_cfg': None, 'load_from': 'nope.pth'}, 'load_from nope.pth: no such file'),
+])
+def test_the_first_missing_path_is_named_with_its_key(coco_root, change, message):
+    cfg = Config.fromfile(COCO)
+    if change.get('data'):
+        point_at_data(cfg, coco_root)
+    if 'init_cfg' in change:
+        cfg.model.backbone.init_cfg = change['init_cfg']
+    if 'val_ann' in change:
+        cfg.val_dataloader.dataset.ann_file = change['val_ann']
+    if 'load_from' in change:
+        cfg.load_from = change['load_from']
+    with pytest.raises(MissingInputError) as error:
+        check_paths(cfg, ('train', 'val'))
+    assert str(error.value) == message.format(root=coco_root + '/')
+
+
+def test_only_the_splits_a_tool_uses_are_checked(coco_root):
+    cfg = Config.fromfile(COCO)
+    point_at_data(cfg, coco_root)
+    cfg.model.backbone.init_cfg = None
+    cfg.train_dataloader.dataset.data_root = '/no/train/data/here/'
+    check_paths(cfg, ('test',))  # tools/test.py needs no training data
+    with pytest.raises(MissingInputError, match='train_dataloader.dataset.data_root'):
+        check_paths(cfg, ('train', 'val'))
