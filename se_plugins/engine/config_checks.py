@@ -1,12 +1,16 @@
-"""Checks of a config before anything is built or written: paths it names, top-level keys nothing reads;
-and pointing every dataloader at the user's data."""
+"""Checks of a config before anything is built or written: arguments its parts do not take, paths it
+names, top-level keys nothing reads; and pointing every dataloader at the user's data."""
 import difflib
 import inspect
 import os.path as osp
-from typing import Iterator, List, Optional, Sequence, Tuple
+from typing import Iterator, List, Optional, Sequence, Set, Tuple
 
+import torch
 from mmengine.config import Config
+from mmengine.registry import (DATA_SAMPLERS, DATASETS, HOOKS, LOOPS, MODELS, OPTIM_WRAPPERS, OPTIMIZERS,
+                               Registry)
 from mmengine.runner import Runner
+from torch.utils.data import DataLoader
 
 from se_plugins.utils import InputError, MissingInputError
 
@@ -112,3 +116,106 @@ def unread_top_level_keys(cfg: Config) -> List[str]:
         if close:
             problems.append(f"top-level key '{key}' is read by nothing; did you mean '{close[0]}'?")
     return problems
+
+
+def accepted_arguments(cls: type) -> Optional[Set[str]]:
+    """The keyword arguments ``cls(...)`` takes: its ``__init__``'s, and, while an ``__init__`` takes
+    ``**kwargs``, those of the next class up its MRO (where such classes pass them on)."""
+    names: Set[str] = set()
+    for klass in cls.__mro__:
+        if klass in (torch.nn.Module, object):
+            return names
+        init = klass.__dict__.get('__init__')
+        if init is None:
+            continue
+        try:
+            parameters = inspect.signature(init).parameters.values()
+        except (TypeError, ValueError):
+            return None
+        names |= {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)} - {'self'}
+        if not any(p.kind == p.VAR_KEYWORD for p in parameters):
+            return names
+    return names
+
+
+def _unknown_argument(key: str, cls: type, given, accepted: Set[str]) -> Optional[str]:
+    for name in given:
+        if name in accepted or name in ('type', '_scope_'):
+            continue
+        close = difflib.get_close_matches(name, sorted(accepted), n=1, cutoff=0.6)
+        hint = f"did you mean '{close[0]}'?" if close else f'its arguments are {sorted(accepted)}'
+        return f"{key}: {cls.__name__} has no argument '{name}'; {hint}"
+    return None
+
+
+def _check_built(key: str, config: dict, registry: Registry, scope: str, default: Optional[str] = None,
+                 builder_given: Sequence[str] = ()) -> Optional[str]:
+    """Whether ``config`` (built from ``registry``) names arguments its class does not take."""
+    type_name = config.get('type', default)
+    if not isinstance(type_name, str):
+        return None
+    with registry.switch_scope_and_registry(config.get('_scope_', scope)) as scoped:
+        cls = scoped.get(type_name)
+    if not isinstance(cls, type):
+        return None  # not found here (mmengine will say so), or a function
+    accepted = accepted_arguments(cls)
+    if accepted is None:
+        return None
+    return _unknown_argument(key, cls, [name for name in config if name not in builder_given], accepted)
+
+
+def _model_parts(key: str, model: dict) -> Iterator[Tuple[str, dict]]:
+    """The model and the parts built from its config by name: backbone, neck, heads, losses..."""
+    yield key, model
+    for name, value in model.items():
+        if isinstance(value, dict) and 'type' in value and (
+                name.endswith(('backbone', 'neck', 'head', 'preprocessor', 'extractor')) or name.startswith('loss')):
+            yield from _model_parts(f'{key}.{name}', value)
+
+
+def check_arguments(cfg: Config, splits: Sequence[str]) -> None:
+    """Check, before anything is built, that every part a tool builds from the config by name takes the
+    arguments the config gives it: the model and its parts, the datasets, dataloaders and samplers of
+    ``splits``, the loops, hooks, optimizer wrapper and optimizer. One :class:`InputError` names the
+    first unknown argument with its config key and the closest valid name:
+    ``model.backbone: SEResNet has no argument 'se_ratoi'; did you mean 'se_ratio'?``.
+
+    Args:
+        cfg: The config.
+        splits: The splits the tool uses.
+    """
+    scope = cfg.get('default_scope') or 'mmengine'
+    checks = [(key, part, MODELS, None, ()) for key, part in _model_parts('model', cfg.get('model') or {})]
+    checks += [(key, dataset, DATASETS, None, ()) for key, dataset in _datasets(cfg, splits)]
+    loader_arguments = set(inspect.signature(DataLoader.__init__).parameters) - {'self'}
+    for split in splits:
+        loader = cfg.get(f'{split}_dataloader')
+        if not loader:
+            continue
+        problem = _unknown_argument(f'{split}_dataloader', DataLoader, loader, loader_arguments)
+        if problem:
+            raise InputError(problem)
+        if isinstance(loader.get('sampler'), dict):
+            checks.append((f'{split}_dataloader.sampler', loader['sampler'], DATA_SAMPLERS, None, ()))
+    given_by_runner = ('runner', 'dataloader', 'evaluator')
+    if 'train' in splits and cfg.get('train_cfg'):
+        loop = dict(cfg.train_cfg)
+        default = 'EpochBasedTrainLoop' if loop.pop('by_epoch', False) else 'IterBasedTrainLoop'
+        checks.append(('train_cfg', loop, LOOPS, default, given_by_runner))
+    for split, default in (('val', 'ValLoop'), ('test', 'TestLoop')):
+        if split in splits and cfg.get(f'{split}_cfg'):
+            checks.append((f'{split}_cfg', cfg[f'{split}_cfg'], LOOPS, default, given_by_runner))
+    for name, hook in (cfg.get('default_hooks') or {}).items():
+        if isinstance(hook, dict):
+            checks.append((f'default_hooks.{name}', hook, HOOKS, None, ()))
+    for index, hook in enumerate(cfg.get('custom_hooks') or []):
+        checks.append((f'custom_hooks[{index}]', hook, HOOKS, None, ()))
+    wrapper = cfg.get('optim_wrapper') if 'train' in splits else None
+    if isinstance(wrapper, dict) and 'constructor' not in wrapper:
+        checks.append(('optim_wrapper', wrapper, OPTIM_WRAPPERS, 'OptimWrapper', ('paramwise_cfg',)))
+        if isinstance(wrapper.get('optimizer'), dict):
+            checks.append(('optim_wrapper.optimizer', wrapper['optimizer'], OPTIMIZERS, None, ()))
+    for key, config, registry, default, given in checks:
+        problem = _check_built(key, config, registry, scope, default, given)
+        if problem:
+            raise InputError(problem)

@@ -19,7 +19,7 @@ from mmengine.runner import Runner
 
 from se_plugins.utils import InputError, MissingInputError
 
-from .config_checks import check_paths, point_at_data, unread_top_level_keys
+from .config_checks import check_arguments, check_paths, point_at_data, unread_top_level_keys
 
 _started_gloo = False
 
@@ -111,8 +111,9 @@ class _Progress(Hook):
 
 
 def run_leaving_nothing_on_early_failure(cfg: Config, splits: Sequence[str], run: Callable[[Runner], object]):
-    """Check the paths of ``splits``, build the Runner and ``run(runner)``; if that fails before the
-    first iteration, remove what the Runner wrote (its log folder, the config dump, a work dir it made).
+    """Check the arguments and paths of what the config builds for ``splits``, build the Runner and
+    ``run(runner)``; if that fails before the first iteration, remove what the Runner wrote (its log
+    folder, the config dump, a work dir it made).
 
     Args:
         cfg: The config.
@@ -122,6 +123,7 @@ def run_leaving_nothing_on_early_failure(cfg: Config, splits: Sequence[str], run
     Returns:
         What ``run`` returns.
     """
+    check_arguments(cfg, splits)
     check_paths(cfg, splits)
     work_dir = osp.abspath(cfg.work_dir)
     created = work_dir  # the top-most folder the Runner will make, if work_dir does not exist yet

@@ -7,8 +7,9 @@ from mmengine.config import Config
 
 import se_plugins  # noqa: F401
 from se_plugins.datasets import make_coco_detection
-from se_plugins.engine.config_checks import check_paths, point_at_data, unread_top_level_keys
-from se_plugins.utils import MissingInputError
+from se_plugins.engine import prepare_training
+from se_plugins.engine.config_checks import check_arguments, check_paths, point_at_data, unread_top_level_keys
+from se_plugins.utils import InputError, MissingInputError
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = sorted(osp.relpath(p, REPO) for p in glob.glob(osp.join(REPO, 'configs', '**', '*.py'), recursive=True)
@@ -78,3 +79,40 @@ def test_only_the_splits_a_tool_uses_are_checked(coco_root):
     check_paths(cfg, ('test',))  # tools/test.py needs no training data
     with pytest.raises(MissingInputError, match='train_dataloader.dataset.data_root'):
         check_paths(cfg, ('train', 'val'))
+
+
+@pytest.mark.parametrize('path', CONFIGS)
+def test_every_argument_of_our_configs_is_taken(path):
+    cfg = Config.fromfile(osp.join(REPO, path))
+    prepare_training(cfg)  # as tools/train.py runs it: our loop, our hooks
+    check_arguments(cfg, ('train', 'val', 'test'))
+
+
+PLACES = osp.join(REPO, 'configs', 'places365', 'se-resnet50_8xb32-scratch_places365.py')
+
+
+@pytest.mark.parametrize('config, key, message', [
+    (PLACES, 'model.backbone.se_ratoi', "model.backbone: SEResNet has no argument 'se_ratoi'; did you mean 'se_ratio'?"),
+    (PLACES, 'train_dataloader.batchsize', "train_dataloader: DataLoader has no argument 'batchsize'; "
+                                           "did you mean 'batch_size'?"),
+    (PLACES, 'train_cfg.max_epoch', "train_cfg: EpochBasedTrainLoop has no argument 'max_epoch'; "
+                                    "did you mean 'max_epochs'?"),
+    (PLACES, 'train_dataloader.dataset.max_bad_image', "train_dataloader.dataset: Places365 has no argument "
+                                                       "'max_bad_image'; did you mean 'max_bad_images'?"),
+    (COCO, 'optim_wrapper.optimizer.momentun', "optim_wrapper.optimizer: SGD has no argument 'momentun'; "
+                                               "did you mean 'momentum'?"),
+    (COCO, 'default_hooks.logger.intervall', "default_hooks.logger: LoggerHook has no argument 'intervall'; "
+                                             "did you mean 'interval'?"),
+    (COCO, 'model.rpn_head.loss_cls.use_sigmod', "model.rpn_head.loss_cls: CrossEntropyLoss has no argument "
+                                                 "'use_sigmod'; did you mean 'use_sigmoid'?"),
+    (COCO, 'val_cfg.fp17', "val_cfg: ValLoop has no argument 'fp17'; did you mean 'fp16'?"),
+])
+def test_an_argument_nothing_takes_is_named_with_its_key_and_the_closest_name(config, key, message):
+    cfg = Config.fromfile(config)
+    cfg.merge_from_dict({key: 1})
+    prepare_training(cfg)
+    with pytest.raises(InputError) as error:
+        check_arguments(cfg, ('train', 'val'))
+    assert str(error.value) == message
+    if key.startswith(('train', 'optim')):
+        check_arguments(cfg, ('test',))  # tools/test.py builds none of these

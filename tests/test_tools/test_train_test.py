@@ -218,14 +218,21 @@ def places_root(tmp_path_factory):
                           val_per_class=1, image_size=32)
 
 
-@pytest.mark.parametrize('mistake', ['no such data root', 'misspelt ImageNet data_root', 'misspelt top-level key',
+@pytest.mark.parametrize('mistake', ['misspelt backbone argument', 'misspelt option key', 'no such data root',
+                                     'misspelt ImageNet data_root', 'misspelt top-level key',
                                      'no pretrained weights', 'malformed list line', 'ann-file without data-root'])
 def test_a_users_mistake_is_one_line_naming_what_to_fix_and_leaves_nothing(mistake, coco_root, places_root,
                                                                          tmp_path):
     project = tmp_path / 'my_project'  # the user's folder, outside the repository
     project.mkdir()
     config, args, expected = PLACES, [], None
-    if mistake == 'no such data root':
+    if mistake == 'misspelt backbone argument':
+        args = ['--data-root', places_root, '--cfg-options', 'model.backbone.se_ratoi=4']
+        expected = "error: model.backbone: SEResNet has no argument 'se_ratoi'; did you mean 'se_ratio'?"
+    elif mistake == 'misspelt option key':
+        args = ['--data-root', places_root, '--cfg-options', 'train_cfg.max_epoch=1']
+        expected = "error: train_cfg: EpochBasedTrainLoop has no argument 'max_epoch'; did you mean 'max_epochs'?"
+    elif mistake == 'no such data root':
         args, expected = ['--data-root', '/data/places'], 'error: --data-root /data/places is not a directory'
     elif mistake == 'misspelt ImageNet data_root':
         config, args = IMAGENET, ['--cfg-options', 'train_dataloader.dataset.data_root=/data/imagnet']
