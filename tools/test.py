@@ -4,9 +4,9 @@ import argparse
 from mmengine.config import DictAction
 
 import se_plugins  # noqa: F401  (registers the se_plugins scope and the se_plugins:: config package)
-from se_plugins.engine import (checkpoint_problem, end_cpu_distributed, load_config, parse_tool_args,
+from se_plugins.engine import (end_cpu_distributed, load_config, parse_tool_args, require_checkpoint,
                                run_leaving_nothing_on_early_failure)
-from se_plugins.utils import InputError, MissingInputError, run_cli
+from se_plugins.utils import run_cli
 
 
 def parse_args() -> argparse.Namespace:
@@ -23,10 +23,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> dict:
     args = parse_args()
-    problem = checkpoint_problem(args.checkpoint)  # before the Runner makes a work dir
-    if problem is not None:
-        error = MissingInputError if problem == 'no such file' else InputError
-        raise error(f'checkpoint {args.checkpoint}: {problem}')
+    require_checkpoint(args.checkpoint, 'checkpoint')  # before the config is read or a work dir made
     cfg = load_config(args.config, args.work_dir, args.cfg_options, args.launcher, args.data_root, args.ann_file,
                       args.strict_config)
     cfg.load_from = args.checkpoint

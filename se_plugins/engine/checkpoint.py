@@ -16,7 +16,7 @@ from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 
 from se_plugins.registry import HOOKS
-from se_plugins.utils import CheckpointWriteError, InputError, atomic_write, replace_durably
+from se_plugins.utils import CheckpointWriteError, InputError, MissingInputError, atomic_write, replace_durably
 
 
 def capture_rng() -> dict:
@@ -98,6 +98,14 @@ def resumable_checkpoints(work_dir: str) -> List[str]:
             last = f.read().strip()
         candidates = [last] + [c for c in candidates if osp.abspath(c) != osp.abspath(last)]
     return candidates
+
+
+def require_checkpoint(path: str, name: str) -> None:
+    """Stop with one error naming ``name`` (the argument or config key) unless ``path`` is a complete
+    checkpoint: ``MissingInputError`` if there is no such file, else ``InputError``."""
+    problem = checkpoint_problem(path)
+    if problem is not None:
+        raise (MissingInputError if problem == 'no such file' else InputError)(f'{name} {path}: {problem}')
 
 
 class ResumeError(InputError):

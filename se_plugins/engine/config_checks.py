@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader
 
 from se_plugins.utils import InputError, MissingInputError
 
-from .checkpoint import checkpoint_problem
+from .checkpoint import require_checkpoint
 
 SPLITS = ('train', 'val', 'test')
 # What mmengine's Runner reads from a config, and what configs use for themselves.
@@ -37,6 +37,12 @@ def _datasets(cfg: Config, splits: Sequence[str] = SPLITS) -> Iterator[Tuple[str
         yield key, dataset
 
 
+def _evaluators(cfg: Config, split: str) -> Iterator[dict]:
+    """The evaluator configs of ``split`` (``val_evaluator`` is a dict or a list of them)."""
+    evaluators = cfg.get(f'{split}_evaluator')
+    yield from (e for e in (evaluators if isinstance(evaluators, list) else [evaluators]) if isinstance(e, dict))
+
+
 def point_at_data(cfg: Config, data_root: str, ann_file: Optional[str] = None) -> None:
     """Set the data root of every dataloader's dataset, and the annotation file the COCO evaluators read.
 
@@ -57,17 +63,17 @@ def point_at_data(cfg: Config, data_root: str, ann_file: Optional[str] = None) -
     for dataset in datasets.values():
         dataset['data_root'] = data_root
     for split in ('val', 'test'):
-        evaluators = cfg.get(f'{split}_evaluator')
-        for evaluator in evaluators if isinstance(evaluators, list) else [evaluators]:
-            if isinstance(evaluator, dict) and 'ann_file' in evaluator:
+        for evaluator in _evaluators(cfg, split):
+            if 'ann_file' in evaluator:
                 dataset = datasets.get(f'{split}_dataloader.dataset', {})
                 evaluator['ann_file'] = ann_file or osp.join(data_root, dataset.get('ann_file', ''))
 
 
 def check_paths(cfg: Config, splits: Sequence[str]) -> None:
     """Check, before anything is built or written, the paths a config names for ``splits``: each
-    dataset's data root and annotation file, the evaluators' annotation files, ``load_from`` and the
-    backbone's pretrained checkpoint. One :class:`InputError` names the first missing one and its key.
+    dataset's data root and annotation file, the evaluators' annotation files, ``load_from`` (when
+    training; ``tools/test.py`` checks its checkpoint argument itself) and the backbone's pretrained
+    checkpoint. One :class:`InputError` names the first missing one and its key.
 
     Args:
         cfg: The config.
@@ -83,13 +89,12 @@ def check_paths(cfg: Config, splits: Sequence[str]) -> None:
             if not osp.isfile(path):
                 raise MissingInputError(f'{key}.ann_file {path} does not exist')
     for split in set(splits) & {'val', 'test'}:
-        evaluators = cfg.get(f'{split}_evaluator')
-        for evaluator in evaluators if isinstance(evaluators, list) else [evaluators]:
-            path = evaluator.get('ann_file') if isinstance(evaluator, dict) else None
+        for evaluator in _evaluators(cfg, split):
+            path = evaluator.get('ann_file')
             if path and '://' not in path and not osp.isfile(path):
                 raise MissingInputError(f'{split}_evaluator.ann_file {path} does not exist (--data-root sets it)')
     checkpoints: List[Tuple[str, str]] = []
-    if cfg.get('load_from') and not cfg.get('resume'):
+    if 'train' in splits and cfg.get('load_from') and not cfg.get('resume'):  # tools/test.py checks its own
         checkpoints.append(('load_from', cfg.load_from))
     model = cfg.get('model') or {}
     for part in ('backbone', 'neck'):
@@ -97,12 +102,8 @@ def check_paths(cfg: Config, splits: Sequence[str]) -> None:
         if isinstance(init, dict) and init.get('type') == 'Pretrained' and init.get('checkpoint'):
             checkpoints.append((f'model.{part}.init_cfg.checkpoint', init['checkpoint']))
     for key, path in checkpoints:
-        if '://' in str(path):  # torchvision://, open-mmlab://, http(s)://: mmengine fetches or fails itself
-            continue
-        problem = checkpoint_problem(path)
-        if problem is not None:
-            error = MissingInputError if problem == 'no such file' else InputError
-            raise error(f'{key} {path}: {problem}')
+        if '://' not in str(path):  # torchvision://, open-mmlab://, http(s)://: mmengine fetches or fails itself
+            require_checkpoint(path, key)
 
 
 def unread_top_level_keys(cfg: Config) -> List[str]:
