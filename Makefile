@@ -1,14 +1,18 @@
-# The two commands of README: `make demo` (set-up + the main job) and `make test` (set-up + tests).
+# The two commands of README: `make demo` (set-up + the main job) and `make test` (set-up + lint + tests).
 VENV ?= $(or $(SE_VENV),$(CURDIR)/.venv)
 PY := $(VENV)/bin/python
 export SE_VENV := $(VENV)
 
-.PHONY: setup test demo
+.PHONY: setup lint test demo
 
 setup:
 	bash tools/setup_env.sh
 
-test: setup
+lint: setup
+	$(PY) -m flake8
+	$(PY) -m isort --check-only --diff .
+
+test: setup lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 demo: setup

@@ -78,7 +78,6 @@ SOURCE_ARCHS = {
 SOURCE_LAYOUTS = {'timm': ('resnet', 'cadene'), 'pretrainedmodels': ('cadene', ), 'mmpretrain': ('mmpretrain', )}
 
 
-
 def arch_layout(source: str, arch: str) -> str:
     """The key layout of a source's architecture: timm's ``legacy_*`` keep Cadene's."""
     if source == 'mmpretrain':
@@ -144,10 +143,15 @@ def _rename(key: str, layout: str, deep_stem: bool) -> str:
     return key
 
 
+_SE_FC_WEIGHT = re.compile(r'\.se\.fc[12]\.weight$')
+
+
 def to_se_plugins_keys(state_dict: Dict[str, torch.Tensor], layout: str) -> Dict[str, torch.Tensor]:
-    """Rename a source state dict to se_plugins' names: backbone keys bare, classifier ``head.fc.*``."""
+    """Rename a source state dict to se_plugins' names: backbone keys bare, classifier ``head.fc.*``;
+    the SE's 1x1-conv weights become the matrices of its linear layers."""
     deep_stem = any(k.startswith(('layer0.conv2.', 'conv1.0.')) for k in state_dict)
-    return {_rename(k, layout, deep_stem): v for k, v in state_dict.items()}
+    renamed = {_rename(k, layout, deep_stem): v for k, v in state_dict.items()}
+    return {k: v.flatten(1) if _SE_FC_WEIGHT.search(k) and v.dim() == 4 else v for k, v in renamed.items()}
 
 
 def infer_backbone_cfg(state_dict: Dict[str, torch.Tensor]) -> dict:
@@ -201,11 +205,10 @@ def _check_keys(converted: Dict[str, torch.Tensor], expected: Dict[str, torch.Si
     wrong_shape = sorted(f'{k}: {tuple(converted[k].shape)} vs {tuple(expected[k])}'
                          for k in set(converted) & set(expected) if converted[k].shape != expected[k])
     if missing or unexpected or wrong_shape:
-        lines = [f'{what}:']
-        for title, keys in (('missing', missing), ('unexpected', unexpected), ('wrong shape', wrong_shape)):
-            if keys:
-                lines.append(f'  {len(keys)} {title} keys: ' + ', '.join(keys))
-        raise ConversionError('\n'.join(lines))
+        problems = [f'{len(keys)} {title} keys: ' + ', '.join(keys)
+                    for title, keys in (('missing', missing), ('unexpected', unexpected), ('wrong shape', wrong_shape))
+                    if keys]
+        raise ConversionError(f'{what}: ' + '; '.join(problems))
 
 
 def convert_state_dict(state_dict: Dict[str, torch.Tensor],
@@ -278,7 +281,7 @@ def convert_checkpoint(src: str, dst: str, source: str, arch: Optional[str] = No
     try:
         state_dict, meta = convert_state_dict(source_state_dict, source, arch)
     except ConversionError as error:
-        raise ConversionError(f'{src}: {error}') from None
+        raise ConversionError(f'{src}: {error}; nothing was written to {dst}') from None
     meta['source_file'] = os.path.basename(src)
     atomic_save(dict(state_dict=state_dict, meta=meta), dst)
     return meta

@@ -5,7 +5,7 @@ import sys
 import pytest
 import torch
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from helpers import REPO
 
 
 @pytest.fixture(autouse=True)

@@ -1,43 +1,81 @@
 """Every config in configs/ parses and builds its model (init_cfg off: no weights are loaded)."""
-import glob
 import os.path as osp
 import re
 
 import pytest
+import torch
+from mmdet.testing import demo_mm_inputs
 from mmengine.config import Config
 from mmengine.registry import MODELS, DefaultScope
 
 import se_plugins  # noqa: F401
+from se_plugins.models.layers import SqueezeExcitation
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-CONFIGS = sorted(osp.relpath(p, REPO) for p in glob.glob(osp.join(REPO, 'configs', '**', '*.py'), recursive=True)
-                 if '_base_' not in p)
+from helpers import CONFIGS, REPO
 
 
 def test_the_task_configs_exist():
     names = {osp.basename(p) for p in CONFIGS}
     assert 'faster_rcnn_se_r50_coco.py' in names
-    for task in ('faster_rcnn', 'imagenet', 'places365'):
+    for task in ('faster_rcnn', 'imagenet', 'places365', 'se_plugin', 'retinanet', 'mask_rcnn'):
         assert any(p.startswith(f'configs/{task}/') for p in CONFIGS), task
+
+
+def se_plugin_types(backbone: dict) -> list:
+    return [plugin.cfg.type for plugin in backbone.get('plugins') or []]
 
 
 @pytest.mark.parametrize('path', CONFIGS)
 def test_config_builds_its_model(path):
     cfg = Config.fromfile(osp.join(REPO, path))
     assert cfg.custom_imports.imports == ['se_plugins']
-    assert cfg.model.backbone.type.startswith('se_plugins.')
-    assert 'torchvision://' not in str(cfg.model.backbone.get('init_cfg'))
+    backbone = cfg.model.backbone
+    ours = backbone.type.startswith('se_plugins.')
+    # SE in one of our backbones, or as our plugin in one of mmdet's
+    assert ours or se_plugin_types(backbone) and set(se_plugin_types(backbone)) == {'se_plugins.SEPlugin'}
+    init_checkpoint = str((backbone.get('init_cfg') or {}).get('checkpoint'))
+    if ours:  # SE weights: torchvision has none
+        assert 'torchvision://' not in init_checkpoint
     assert cfg.default_hooks.checkpoint.type == 'se_plugins.AtomicCheckpointHook'
     assert 'se_plugins.FiniteLossHook' in [h.type for h in cfg.custom_hooks]
     with DefaultScope.overwrite_default_scope(cfg.default_scope):
         model = MODELS.build(cfg.model)
-    assert type(model.backbone).__module__.startswith('se_plugins.')
+    assert any(isinstance(m, SqueezeExcitation) for m in model.backbone.modules())
     if cfg.default_scope == 'mmdet':
-        backbone = cfg.model.backbone
         assert backbone.out_indices == (0, 1, 2, 3)
-        if 'cpu-demo' not in path:  # the demo trains from scratch, see its comments
+        assert cfg.train_dataloader.dataset.type == cfg.val_dataloader.dataset.type == 'se_plugins.CocoDataset'
+        if 'cpu-demo' not in path:  # the demos train from scratch, see their comments
             assert backbone.frozen_stages == 1 and backbone.norm_eval is True
-            assert backbone.init_cfg.type == 'Pretrained' and backbone.init_cfg.prefix == 'backbone.'
+            assert backbone.init_cfg.type == 'Pretrained'
+            if ours:  # a classifier's checkpoint: its backbone.* tensors
+                assert backbone.init_cfg.prefix == 'backbone.'
+            else:  # mmdet's usual ImageNet weights of the plain network; the SE layers start fresh
+                assert init_checkpoint.startswith(('torchvision://', 'open-mmlab://'))
+
+
+# The detectors and backbones that no end-to-end test trains (tests/test_tools trains our Faster R-CNN configs)
+DETECTION_CONFIGS = [p for p in CONFIGS
+                     if p.startswith(('configs/se_plugin/', 'configs/retinanet/', 'configs/mask_rcnn/'))]
+
+
+@pytest.mark.parametrize('path', DETECTION_CONFIGS)
+def test_detection_config_trains_a_step(path):
+    """A forward and backward pass of the whole detector on two random images with boxes (and masks)."""
+    cfg = Config.fromfile(osp.join(REPO, path))
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        model = MODELS.build(cfg.model)
+        with_mask = 'mask_head' in cfg.model.get('roi_head', {})
+        num_classes = len(cfg.get('metainfo', {}).get('classes', ())) or 80
+        packed = demo_mm_inputs(2, [[3, 96, 96]] * 2, num_items=[3, 2], num_classes=num_classes,
+                                with_mask=with_mask)
+        model.train()
+        data = model.data_preprocessor(packed, True)
+        losses = model(**data, mode='loss')
+    loss, _ = model.parse_losses(losses)
+    loss.backward()
+    assert torch.isfinite(loss) and loss > 0
+    last_se = [m for m in model.backbone.modules() if isinstance(m, SqueezeExcitation)][-1]  # stage 1 may be frozen
+    assert last_se.fc1.weight.grad is not None and last_se.fc1.weight.grad.abs().sum() > 0
 
 
 @pytest.mark.parametrize('path', CONFIGS)

@@ -16,14 +16,17 @@ import yaml
 
 from se_plugins.datasets import make_places365
 
+from helpers import REPO
+
 pytestmark = pytest.mark.slow
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DISTRIBUTION = 'se-plugins-openmmlab'
 TASK_CONFIGS = ['faster_rcnn/faster-rcnn_se-r50_fpn_1x_coco.py', 'imagenet/se-resnet50_8xb128-paper_in1k.py',
                 'places365/se-resnet50_8xb32-scratch_places365.py']
 SHIPPED = [  # what mim and mmengine read from se_plugins/.mim/, beside every config
     'model-index.yml', 'configs/faster_rcnn/metafile.yml', 'configs/imagenet/metafile.yml',
-    'configs/places365/metafile.yml', 'configs/_base_/datasets/places365_bs32.py', 'tools/train.py',
+    'configs/places365/metafile.yml', 'configs/se_plugin/metafile.yml', 'configs/se_plugin/README.md',
+    'configs/retinanet/metafile.yml', 'configs/mask_rcnn/metafile.yml', 'configs/_base_/datasets/places365_bs32.py',
+    'tools/train.py',
     'tools/test.py', 'tools/dist_train.sh', 'tools/analysis_tools/get_flops.py', 'tools/misc/demo.py']
 
 
@@ -149,6 +152,31 @@ def test_a_user_config_of_each_task_inherits_ours_by_the_package_form(installed)
         assert module.startswith('se_plugins.models.backbones')
 
 
+def test_a_user_config_builds_the_se_plugin_and_the_coco_dataset(installed):
+    """From the wheel: a plugin config by the package form builds SEPlugin, and se_plugins.CocoDataset (which is
+    not imported with the package) registers when the config asks for it."""
+    python, project = installed
+    script = textwrap.dedent(f'''
+        import os
+        import se_plugins
+        from mmengine.config import Config
+        from mmengine.registry import MODELS, DATASETS, DefaultScope
+        path = os.path.join({project!r}, 'my_plugin_detector.py')
+        with open(path, 'w') as f:
+            f.write("_base_ = 'se_plugins::se_plugin/faster-rcnn_r50-se_fpn_1x_coco.py'\\n"
+                    "model = dict(backbone=dict(plugins=[dict(cfg=dict(type='se_plugins.SEPlugin', ratio=8), "
+                    "position='after_conv3')]))\\n")
+        cfg = Config.fromfile(path)
+        with DefaultScope.overwrite_default_scope('mmdet'):
+            model = MODELS.build(cfg.model)
+            dataset = DATASETS.get(cfg.train_dataloader.dataset.type)
+        plugins = [m for m in model.backbone.modules() if type(m).__name__ == 'SEPlugin']
+        print(len(plugins), plugins[0].squeeze_channels, dataset.__module__)
+    ''')
+    last = succeeds(user_run(installed, '-c', script)).strip().splitlines()[-1]
+    assert last == '16 32 se_plugins.datasets.coco'  # one SE per bottleneck; 256 / r=8 in the first stage
+
+
 def test_mim_lists_and_searches_the_package(installed):
     listed = succeeds(user_run(installed, '-m', 'mim', 'list'))
     assert re.search(rf'^{DISTRIBUTION}\s+0\.\d+\.\d+', listed, re.M), listed
@@ -156,7 +184,8 @@ def test_mim_lists_and_searches_the_package(installed):
     names = model_names()
     assert len(names) == len(set(names)) > 20
     assert not [name for name in names if name not in found]
-    one = succeeds(user_run(installed, '-m', 'mim', 'search', DISTRIBUTION, '--config', 'se-resnet50_8xb128-paper_in1k'))
+    one = succeeds(user_run(installed, '-m', 'mim', 'search', DISTRIBUTION, '--config',
+                            'se-resnet50_8xb128-paper_in1k'))
     assert 'se-resnet50_8xb128-paper_in1k' in one and 'se-resnet101_8xb128-paper_in1k' not in one
 
 

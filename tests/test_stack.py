@@ -1,15 +1,38 @@
 """The stack set-up installs: importable, versions in range, compiled ops on CPU, our scope registered."""
+import glob
 import importlib
+import importlib.metadata
+import os.path as osp
+import re
 
 import pytest
 import torch
 from mmengine.utils import digit_version
 
+from helpers import REPO
 
-@pytest.mark.parametrize('name', ['torch', 'torchvision', 'mmengine', 'mmcv', 'mmdet', 'mmpretrain',
-                                  'pycocotools', 'timm', 'pretrainedmodels', 'se_plugins'])
-def test_imports(name):
-    assert importlib.import_module(name).__name__ == name
+PINNED = {'torch': 'torch', 'torchvision': 'torchvision', 'mmengine': 'onedl-mmengine', 'mmcv': 'onedl-mmcv',
+          'mmdet': 'onedl-mmdetection', 'mmpretrain': 'onedl-mmpretrain', 'pycocotools': 'pycocotools',
+          'timm': 'timm', 'pretrainedmodels': 'pretrainedmodels'}
+
+
+def pins() -> dict:
+    """The versions requirements/*.txt pin, by distribution."""
+    pinned = {}
+    for path in glob.glob(osp.join(REPO, 'requirements', '*.txt')):
+        for line in open(path):
+            if '==' in line and not line.startswith('#'):
+                name, version = line.split('#')[0].strip().split('==')
+                pinned[name] = version
+    pinned['onedl-mmcv'] = re.search(r'^MMCV_VERSION=(\S+)', open(osp.join(REPO, 'tools', 'setup_env.sh')).read(),
+                                     re.M).group(1)
+    return pinned
+
+
+@pytest.mark.parametrize('module', sorted(PINNED))
+def test_the_set_up_installed_the_pinned_version(module):
+    importlib.import_module(module)  # importable
+    assert importlib.metadata.version(PINNED[module]).split('+')[0] == pins()[PINNED[module]]
 
 
 def test_mmcv_version_accepted_by_mmpretrain():
@@ -41,7 +64,8 @@ def test_mmcv_roi_align_runs_on_cpu():
 
 
 def test_se_plugins_scope_is_a_child_of_the_root_registries():
-    import se_plugins  # noqa: F401
     from mmengine.registry import DATASETS, MODELS
+
+    import se_plugins  # noqa: F401
     assert MODELS._children['se_plugins'].scope == 'se_plugins'
     assert 'se_plugins' in DATASETS._children

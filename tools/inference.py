@@ -15,6 +15,7 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
 import se_plugins  # noqa: F401
+from se_plugins.engine import task_scope
 from se_plugins.utils import InputError, MissingInputError, run_cli
 
 
@@ -72,7 +73,7 @@ def main() -> Union[list, dict]:
         if not osp.isfile(path):
             raise MissingInputError(f'{path} does not exist')
     cfg = Config.fromfile(args.config)
-    if cfg.get('default_scope') == 'mmdet':
+    if task_scope(cfg) == 'mmdet':
         result = detect(args.image, cfg, args.checkpoint, args.out_dir, args.score_thr)
         for name, score, *box in result['boxes']:
             print(f'{name:<20} {score:.3f}  ' + ' '.join(f'{v:.1f}' for v in box))

@@ -1,4 +1,5 @@
-# SE-ResNet-101, the paper's recipe. Paper: 22.38 / 6.07 top-1 / top-5 error.
+# SE-ResNet-101, the paper's recipe.
+# The paper's result: configs/imagenet/README.md.
 _base_ = './se-resnet50_8xb128-paper_in1k.py'
 
 model = dict(backbone=dict(depth=101))

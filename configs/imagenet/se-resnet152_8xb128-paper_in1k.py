@@ -1,4 +1,5 @@
-# SE-ResNet-152, the paper's recipe. Paper: 21.57 / 5.73 top-1 / top-5 error.
+# SE-ResNet-152, the paper's recipe.
+# The paper's result: configs/imagenet/README.md.
 _base_ = './se-resnet50_8xb128-paper_in1k.py'
 
 model = dict(backbone=dict(depth=152))

@@ -1,7 +1,7 @@
 # SE-ResNet-50 on ImageNet with the paper's recipe: SGD (momentum 0.9, weight decay 1e-4),
 # mini-batch 1024 (8 GPUs x 128), lr 0.6 divided by 10 every 30 epochs, 100 epochs from scratch;
 # random-size crop to 224 and horizontal flip; evaluation: shorter side 256, centre crop 224.
-# The paper reports 23.29 / 6.62 top-1 / top-5 error (re-implemented ResNet-50: 24.80 / 7.48).
+# The paper's result: configs/imagenet/README.md.
 _base_ = [
     'mmpretrain::_base_/models/resnet50.py',
     'mmpretrain::_base_/datasets/imagenet_bs32.py',

@@ -1,4 +1,5 @@
-# SE-ResNeXt-50 (32x4d), the paper's recipe. Paper: 21.10 / 5.49 top-1 / top-5 error.
+# SE-ResNeXt-50 (32x4d), the paper's recipe.
+# The paper's result: configs/imagenet/README.md.
 _base_ = './se-resnet50_8xb128-paper_in1k.py'
 
 model = dict(backbone=dict(type='se_plugins.SEResNeXt', depth=50, groups=32, width_per_group=4))

@@ -17,6 +17,7 @@ import torch
 import torch.nn as nn
 from mmengine.analysis import FlopAnalyzer
 
+from se_plugins.engine import task_scope
 from se_plugins.models.layers import SqueezeExcitation
 
 # What the paper's figures count; other operators go to their own columns.
@@ -53,10 +54,10 @@ def _rows() -> List[PaperRow]:
         rows.append(PaperRow(f'SE-ResNet-{depth}', dict(type='se_plugins.SEResNet', depth=depth, style='caffe'),
                              'caffe', se))
     for depth, plain, se in ((50, 4.24, 4.25), (101, 7.99, 8.00)):
-        rows.append(PaperRow(f'ResNeXt-{depth} (32x4d)', dict(type='mmpretrain.ResNeXt', depth=depth, groups=32,
-                                                             width_per_group=4), 'pytorch', plain))
-        rows.append(PaperRow(f'SE-ResNeXt-{depth} (32x4d)', dict(type='se_plugins.SEResNeXt', depth=depth, groups=32,
-                                                                width_per_group=4), 'pytorch', se))
+        resnext = dict(depth=depth, groups=32, width_per_group=4)
+        rows.append(PaperRow(f'ResNeXt-{depth} (32x4d)', dict(type='mmpretrain.ResNeXt', **resnext), 'pytorch', plain))
+        rows.append(PaperRow(f'SE-ResNeXt-{depth} (32x4d)', dict(type='se_plugins.SEResNeXt', **resnext), 'pytorch',
+                             se))
     rows.append(PaperRow('SENet-154', dict(type='se_plugins.SENet154'), 'pytorch', None,
                          'not in the paper\'s table'))
     rows.append(PaperRow('SE-ResNet-50', dict(type='se_plugins.SEResNet', depth=50), 'pytorch', None,
@@ -100,7 +101,7 @@ def measure(model: nn.Module, input_shape: Tuple[int, ...] = (1, 3, 224, 224)) -
             classifier in ``tensor`` mode).
         input_shape: The input tensor's shape.
     """
-    model = model.eval()
+    model.eval()  # not `model = model.eval()`: mmdet's and mmpretrain's ResNet.train return None
     se_inputs = []
 
     def count_se(module, inputs, output):
@@ -151,7 +152,7 @@ def build_counted_model(cfg) -> Tuple[nn.Module, nn.Module, str]:
     the classification tables)."""
     from mmengine.registry import DefaultScope
 
-    scope = 'mmdet' if cfg.get('default_scope') == 'mmdet' else 'mmpretrain'
+    scope = task_scope(cfg)
     with DefaultScope.overwrite_default_scope(scope):
         from mmengine.registry import MODELS
         model = MODELS.build(dict(cfg.model, _scope_=scope))
@@ -167,7 +168,8 @@ def paper_table(rows=PAPER_TABLE, input_shape: Tuple[int, ...] = (1, 3, 224, 224
         rows: The models, by default :data:`PAPER_TABLE`.
         input_shape: The input shape; the paper's figures are for ``(1, 3, 224, 224)``.
     """
-    lines = ['| model | layout | params (M) | GFLOPs | paper GFLOPs | deviation | + BN | + pooling | + SE element-wise |',
+    lines = ['| model | layout | params (M) | GFLOPs | paper GFLOPs | deviation | + BN | + pooling '
+             '| + SE element-wise |',
              '|---|---|---:|---:|---:|---:|---:|---:|---:|']
     for row in rows:
         cost = measure(build_classifier(row.backbone), input_shape)

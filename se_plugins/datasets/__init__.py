@@ -1,4 +1,3 @@
-from .coco import CocoDataset
 from .image_checks import NamedImageErrorsMixin, image_problem
 from .image_list import ImageList, ImageListMixin, read_image_list
 from .imagenet import ImageNet
@@ -6,7 +5,15 @@ from .places365 import Places365
 from .synthetic import DETECTION_CLASSES, make_coco_detection, make_imagenet, make_places365
 
 __all__ = [
-    'CocoDataset', 'NamedImageErrorsMixin', 'image_problem', 'ImageList', 'ImageListMixin', 'read_image_list',
+    'NamedImageErrorsMixin', 'image_problem', 'ImageList', 'ImageListMixin', 'read_image_list',
     'ImageNet', 'Places365', 'DETECTION_CLASSES',
     'make_coco_detection', 'make_imagenet', 'make_places365'
 ]
+
+
+def __getattr__(name: str):
+    # se_plugins.datasets.CocoDataset needs mmdet: imported when it is first used, not with the package
+    if name == 'CocoDataset':
+        from .coco import CocoDataset
+        return CocoDataset
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

@@ -4,9 +4,8 @@ from typing import Tuple
 
 from mmpretrain.datasets import BaseDataset
 
-from se_plugins.models.layers import check_choice
 from se_plugins.registry import DATASETS
-from se_plugins.utils import InputError, MissingInputError
+from se_plugins.utils import InputError, MissingInputError, check_choice
 
 from .image_checks import NamedImageErrorsMixin
 from .image_list import ImageList, ImageListMixin, parse_list_line, read_image_list
@@ -91,8 +90,8 @@ class Places365(ImageListMixin, NamedImageErrorsMixin, BaseDataset):
             raise InputError(f'{categories} differs from the official Places365 category list')
         if not osp.isfile(self.ann_file):
             raise MissingInputError(f'Places365 {self.split} list {self.ann_file} does not exist')
-        return read_image_list(self.ann_file, len(CLASSES), partial(parse_list_line, source=self.ann_file,
-                                                                   num_classes=len(CLASSES)))
+        parse = partial(parse_list_line, source=self.ann_file, num_classes=len(CLASSES))
+        return read_image_list(self.ann_file, len(CLASSES), parse)
 
     def image_path(self, listed: str) -> str:
         return osp.join(self.img_prefix, listed.lstrip('/'))  # training lists: '/a/airfield/00000001.jpg'

@@ -7,12 +7,12 @@ from typing import Iterator, List, Optional, Sequence, Set, Tuple
 
 import torch
 from mmengine.config import Config
-from mmengine.registry import (DATA_SAMPLERS, DATASETS, HOOKS, LOOPS, MODELS, OPTIM_WRAPPERS, OPTIMIZERS,
-                               Registry)
+from mmengine.registry import DATA_SAMPLERS, DATASETS, HOOKS, LOOPS, MODELS, OPTIM_WRAPPERS, OPTIMIZERS, Registry
 from mmengine.runner import Runner
 from torch.utils.data import DataLoader
 
-from se_plugins.utils import InputError, MissingInputError
+from se_plugins.models.layers import PLUGIN_POSITIONS
+from se_plugins.utils import InputError, MissingInputError, StopRun, input_error_message
 
 from .checkpoint import require_checkpoint
 
@@ -23,6 +23,11 @@ CONFIG_KEYS = RUNNER_KEYS | {'_base_', 'custom_imports', 'default_scope', 'launc
                              'load_from', 'randomness', 'env_cfg', 'log_level', 'log_processor', 'visualizer',
                              'vis_backends', 'model_wrapper_cfg', 'find_unused_parameters', 'auto_scale_lr',
                              'experiment_name', 'cfg', 'backend_args', 'data_preprocessor'}
+
+
+def task_scope(cfg: Config) -> str:
+    """``'mmdet'`` for a detection config, else ``'mmpretrain'``: the library whose registries build it."""
+    return 'mmdet' if cfg.get('default_scope') == 'mmdet' else 'mmpretrain'
 
 
 def _datasets(cfg: Config, splits: Sequence[str] = SPLITS) -> Iterator[Tuple[str, dict]]:
@@ -174,11 +179,66 @@ def _model_parts(key: str, model: dict) -> Iterator[Tuple[str, dict]]:
             yield from _model_parts(f'{key}.{name}', value)
 
 
+PLUGIN_KEYS = ('cfg', 'position', 'stages')
+
+
+def _plugin_problem(backbone: dict, scope: str) -> Optional[str]:
+    """What the config shows to be wrong with ``model.backbone.plugins``: a backbone without plugins, the
+    form of each plugin, its position, stages and arguments."""
+    key = 'model.backbone.plugins'
+    with MODELS.switch_scope_and_registry(backbone.get('_scope_', scope)) as scoped:
+        cls = scoped.get(backbone.get('type', ''))
+    if not isinstance(cls, type):
+        return None  # mmengine names an unknown type itself
+    if 'plugins' not in (accepted_arguments(cls) or {'plugins'}):
+        return (f"{key}: {cls.__name__} takes no plugins; mmdet's ResNet, ResNetV1d, ResNeXt, Res2Net and "
+                'RegNet do' + (' (our SE backbones have SE built in: se_ratio, se_placement, se_stages)'
+                               if cls.__module__.startswith('se_plugins.') else ''))
+    plugins = backbone['plugins']
+    if not isinstance(plugins, (list, tuple)):
+        return f'{key}: a list of dict(cfg=..., position=..., stages=...), not {type(plugins).__name__}'
+    num_stages = backbone.get('num_stages', 4)
+    for index, plugin in enumerate(plugins):
+        where = f'{key}[{index}]'
+        if not isinstance(plugin, dict) or not isinstance(plugin.get('cfg'), dict) or 'position' not in plugin:
+            return f'{where}: needs cfg=dict(type=...) and position=...'
+        unknown = sorted(set(plugin) - set(PLUGIN_KEYS))
+        if unknown:
+            return f"{where}: unknown key '{unknown[0]}'; a plugin has {list(PLUGIN_KEYS)}"
+        if plugin['position'] not in PLUGIN_POSITIONS:
+            return (f"{where}.position: {plugin['position']!r} is not a plugin position; choose one of "
+                    f'{list(PLUGIN_POSITIONS)}')
+        stages = plugin.get('stages')
+        if stages is not None and len(stages) != num_stages:
+            return f'{where}.stages: one bool per stage ({num_stages}), got {tuple(stages)}'
+        problem = _check_built(f'{where}.cfg', plugin['cfg'], MODELS, scope, builder_given=('in_channels', ))
+        if problem:
+            return problem
+    depth = backbone.get('depth')
+    block = getattr(cls, 'arch_settings', {}).get(depth, (None, ))[0]
+    if block is not None and block.__name__ == 'BasicBlock':
+        return (f'{key}: {cls.__name__}-{depth} has basic blocks, which take no plugins in mmdet; use depth 50, '
+                '101 or 152')
+    return None
+
+
+def _plugin_build_problem(backbone: dict, scope: str) -> Optional[str]:
+    """What only the channel widths tell (a ratio that leaves no channel): the backbone built on the meta
+    device, which allocates no memory and loads no weights."""
+    try:
+        with torch.device('meta'), MODELS.switch_scope_and_registry(scope) as scoped:
+            scoped.build(dict(backbone, init_cfg=None))
+    except StopRun as error:
+        return f'model.backbone.plugins: {input_error_message(error)}'
+    return None
+
+
 def check_arguments(cfg: Config, splits: Sequence[str]) -> None:
     """Check, before anything is built, that every part a tool builds from the config by name takes the
     arguments the config gives it: the model and its parts, the datasets, dataloaders and samplers of
-    ``splits``, the loops, hooks, optimizer wrapper and optimizer. One :class:`InputError` names the
-    first unknown argument with its config key and the closest valid name:
+    ``splits``, the loops, hooks, optimizer wrapper and optimizer, and the backbone's plugins (their
+    positions, stages and arguments, and a dry build of the backbone). One :class:`InputError` names
+    the first unknown argument with its config key and the closest valid name:
     ``model.backbone: SEResNet has no argument 'se_ratoi'; did you mean 'se_ratio'?``.
 
     Args:
@@ -186,6 +246,12 @@ def check_arguments(cfg: Config, splits: Sequence[str]) -> None:
         splits: The splits the tool uses.
     """
     scope = cfg.get('default_scope') or 'mmengine'
+    backbone = (cfg.get('model') or {}).get('backbone')
+    plugins = isinstance(backbone, dict) and backbone.get('plugins')
+    if plugins:
+        problem = _plugin_problem(backbone, scope)  # before the backbone's own arguments: 'plugins' is one
+        if problem:
+            raise InputError(problem)
     checks = [(key, part, MODELS, None, ()) for key, part in _model_parts('model', cfg.get('model') or {})]
     checks += [(key, dataset, DATASETS, None, ()) for key, dataset in _datasets(cfg, splits)]
     loader_arguments = set(inspect.signature(DataLoader.__init__).parameters) - {'self'}
@@ -218,5 +284,9 @@ def check_arguments(cfg: Config, splits: Sequence[str]) -> None:
             checks.append(('optim_wrapper.optimizer', wrapper['optimizer'], OPTIMIZERS, None, ()))
     for key, config, registry, default, given in checks:
         problem = _check_built(key, config, registry, scope, default, given)
+        if problem:
+            raise InputError(problem)
+    if plugins:
+        problem = _plugin_build_problem(backbone, scope)  # its arguments are known to be right by now
         if problem:
             raise InputError(problem)

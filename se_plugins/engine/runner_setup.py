@@ -96,6 +96,25 @@ def load_config(config: str,
     return cfg
 
 
+class _CPUEnvironmentLabels(logging.Filter):
+    """mmengine logs a run's world size as ``GPU number``; on a machine without CUDA it counts CPU processes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str) and '\n    GPU number: ' in record.msg:
+            record.msg = record.msg.replace('\n    GPU number: ', '\n    CPU processes (no GPU): ')
+        return True
+
+
+class SERunner(Runner):
+    """mmengine's Runner, whose logged environment says CPU where there is no GPU (the tools' Runner)."""
+
+    def build_logger(self, *args, **kwargs):
+        logger = super().build_logger(*args, **kwargs)
+        if not torch.cuda.is_available() and not any(isinstance(f, _CPUEnvironmentLabels) for f in logger.filters):
+            logger.addFilter(_CPUEnvironmentLabels())
+        return logger
+
+
 class _Progress(Hook):
     """Counts the iterations a run has done."""
 
@@ -132,7 +151,7 @@ def run_leaving_nothing_on_early_failure(cfg: Config, splits: Sequence[str], run
     before = set(os.listdir(work_dir)) if osp.isdir(work_dir) else None
     progress = _Progress()
     try:
-        runner = Runner.from_cfg(cfg)
+        runner = SERunner.from_cfg(cfg)
         runner.register_hook(progress)
         return run(runner)
     except BaseException:
@@ -191,8 +210,8 @@ def setup_cpu_distributed(cfg: Config) -> None:
                          '--launcher pytorch with torchrun (gloo backend)')
     if not dist.is_initialized():
         timeout = cfg.get('env_cfg', {}).get('dist_cfg', {}).get('timeout')  # seconds, as mmengine takes it
-        dist.init_process_group(backend='gloo', **({} if timeout is None else
-                                                  dict(timeout=datetime.timedelta(seconds=timeout))))
+        timeouts = {} if timeout is None else dict(timeout=datetime.timedelta(seconds=timeout))
+        dist.init_process_group(backend='gloo', **timeouts)
         global _started_gloo
         _started_gloo = True  # tools/train.py and test.py end with end_cpu_distributed
     if cfg.get('model_wrapper_cfg') is None:

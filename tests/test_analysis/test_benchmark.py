@@ -1,20 +1,30 @@
 import re
 
+import pytest
 import torch
 import torch.nn as nn
 
-from se_plugins.analysis.benchmark import interleaved, saved_activation_bytes
+TOOL = 'analysis_tools/benchmark_backbone.py'
 
 
+@pytest.fixture
+def interleaved(tool_globals):
+    return tool_globals(TOOL)['interleaved']
 
-def test_models_are_timed_in_turn_every_round():
+
+@pytest.fixture
+def saved_activation_bytes(tool_globals):
+    return tool_globals(TOOL)['saved_activation_bytes']
+
+
+def test_models_are_timed_in_turn_every_round(interleaved):
     calls = []
     timings = interleaved({name: (lambda name=name: calls.append(name)) for name in 'abc'}, rounds=3, warmup=1)
     assert calls == list('abc') + list('abc') * 3
     assert all(len(t.seconds) == 3 and t.median >= 0 for t in timings.values())
 
 
-def test_saved_bytes_count_each_saved_storage_once_without_parameters():
+def test_saved_bytes_count_each_saved_storage_once_without_parameters(saved_activation_bytes):
     linear = nn.Linear(100, 50)
     x = torch.randn(8, 100)
 
@@ -25,7 +35,7 @@ def test_saved_bytes_count_each_saved_storage_once_without_parameters():
 
 
 def test_the_tool_prints_every_model_and_the_ratios(capsys, run_tool):
-    lines = run_tool('analysis_tools/benchmark_backbone.py', '--rounds', '1', '--settings', 'infer:1', 'train:2',
+    lines = run_tool(TOOL, '--rounds', '1', '--settings', 'infer:1', 'train:2',
                      '--size', '64', '--dtypes', 'bf16', '--channels-last', 'on', '--detection')
     text = '\n'.join(lines)
     assert text in capsys.readouterr().out

@@ -8,7 +8,7 @@ from mmengine.registry import DefaultScope
 
 from se_plugins.datasets import make_coco_detection, make_imagenet, make_places365
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from helpers import REPO
 
 
 @pytest.mark.parametrize('config, make, size', [

@@ -5,7 +5,7 @@ import pytest
 
 from se_plugins.analysis import PAPER_TABLE, build_classifier, measure, paper_table
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from helpers import REPO
 
 
 @pytest.fixture(scope='module')
@@ -57,12 +57,13 @@ def test_what_the_paper_does_not_count_is_reported_apart():
 
 
 def test_the_tool_prints_the_table_and_counts_a_config(capsys, run_tool):
-    text = run_tool('analysis_tools/get_flops.py', osp.join(REPO, 'configs', 'imagenet', 'se-resnet50_8xb128-paper_in1k.py'))
+    config = osp.join(REPO, 'configs', 'imagenet', 'se-resnet50_8xb128-paper_in1k.py')
+    text = run_tool('analysis_tools/get_flops.py', config)
     assert 'params: 28.088 M' in text
     assert 'GFLOPs (conv + fc, as the paper counts): 4.' in text  # pytorch layout, like mmpretrain's
     assert text in capsys.readouterr().out
 
 
-def test_readme_shows_the_table_the_tool_prints(table):
-    with open(osp.join(REPO, 'README.md')) as f:
+def test_the_docs_show_the_table_the_tool_prints(table):
+    with open(osp.join(REPO, 'docs', 'tools.md')) as f:
         assert table in f.read()

@@ -4,40 +4,15 @@ import time
 
 import matplotlib.image
 import pytest
-import torch
-import torch.nn as nn
 from mmengine.evaluator import BaseMetric
-from mmengine.model import BaseModel
 from mmengine.runner import Runner
-from torch.utils.data import Dataset
 
 from se_plugins.analysis.curves import curve_figure, read_scalars
 from se_plugins.utils import InputError, MissingInputError
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from helpers import ToyDataset, ToyModel
+
 TOOL = 'analysis_tools/plot_curves.py'
-
-
-class ToyModel(BaseModel):
-
-    def __init__(self):
-        super().__init__()
-        self.linear = nn.Linear(2, 1)
-
-    def forward(self, inputs, mode='tensor'):
-        out = self.linear(torch.stack(inputs))
-        if mode == 'loss':
-            return dict(loss_cls=out.pow(2).mean(), loss_reg=out.abs().mean())
-        return [dict(score=float(v)) for v in out.flatten()]
-
-
-class ToyDataset(Dataset):
-
-    def __len__(self):
-        return 8
-
-    def __getitem__(self, index):
-        return dict(inputs=torch.full((2, ), float(index)))
 
 
 class ToyMetric(BaseMetric):

@@ -5,13 +5,12 @@ import matplotlib.image
 import pytest
 import torch
 
-from se_plugins.analysis.excitation import (PAPER_BLOCKS, excitation_figures, record_excitations, save_figures,
-                                            se_module)
+from se_plugins.analysis.excitation import PAPER_BLOCKS, excitation_figures, record_excitations, save_figures, se_module
 from se_plugins.datasets import make_places365
 from se_plugins.registry import MODELS
 from se_plugins.utils import InputError
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from helpers import REPO
 
 
 def test_block_names_are_the_papers():
@@ -66,11 +65,12 @@ def test_figures_have_one_series_per_class_asked_and_the_mean_over_all(tmp_path)
 def test_the_tool_on_generated_places365_with_a_random_model(tmp_path, run_tool):
     data_root = make_places365(str(tmp_path / 'data'), num_classes=3, train_per_class=1, val_per_class=3,
                                image_size=32)
+    config = osp.join(REPO, 'configs', 'places365', 'se-resnet50_8xb32-scratch_places365.py')
     files = run_tool(
-        'analysis_tools/excitation.py', osp.join(REPO, 'configs', 'places365', 'se-resnet50_8xb32-scratch_places365.py'),
+        'analysis_tools/excitation.py', config,
         '--classes', 'airplane_cabin', 'airfield', '--images-per-class', '2', '--out-dir', str(tmp_path / 'out'),
-        '--cfg-options', f'test_dataloader.dataset.data_root={data_root}', 'test_dataloader.dataset.pipeline.1.scale=32',
-        'test_dataloader.dataset.pipeline.2.crop_size=32')
+        '--cfg-options', f'test_dataloader.dataset.data_root={data_root}',
+        'test_dataloader.dataset.pipeline.1.scale=32', 'test_dataloader.dataset.pipeline.2.crop_size=32')
     assert all(osp.isfile(path) for path in files.values()) and len(files) == 2
     with open(tmp_path / 'out' / 'excitation_means.json') as f:
         means = json.load(f)

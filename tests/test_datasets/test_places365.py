@@ -61,8 +61,8 @@ def _with_line(data_root, tmp_path, line):
 
 
 @pytest.mark.parametrize('line, message', [
-    ('Places365_val_00000009.jpg 1 extra', 'places365_val.txt:4: expected "<image path> <label>", got '
-                                          "'Places365_val_00000009.jpg 1 extra'"),
+    ('Places365_val_00000009.jpg 1 extra',
+     'places365_val.txt:4: expected "<image path> <label>", got \'Places365_val_00000009.jpg 1 extra\''),
     ('Places365_val_00000009.jpg', 'places365_val.txt:4: expected "<image path> <label>"'),
     ('Places365_val_00000009.jpg x', "places365_val.txt:4: label 'x' is not a class index in [0, 365)"),
     ('Places365_val_00000009.jpg 365', "places365_val.txt:4: label '365' is not a class index in [0, 365)"),

@@ -26,6 +26,7 @@ def test_coco_detection_set_is_valid_coco(tmp_path):
 def test_generators_are_deterministic(tmp_path):
     a = make_imagenet(str(tmp_path / 'a'), num_classes=2, train_per_class=1, val_per_class=1, seed=3)
     b = make_imagenet(str(tmp_path / 'b'), num_classes=2, train_per_class=1, val_per_class=1, seed=3)
-    assert open(osp.join(a, 'meta', 'train.txt')).read() == 'n00000000/n00000000_0.JPEG 0\nn00000001/n00000001_0.JPEG 1\n'
+    expected = 'n00000000/n00000000_0.JPEG 0\nn00000001/n00000001_0.JPEG 1\n'
+    assert open(osp.join(a, 'meta', 'train.txt')).read() == expected
     assert filecmp.cmp(osp.join(a, 'val', 'ILSVRC2012_val_00000002.JPEG'),
                        osp.join(b, 'val', 'ILSVRC2012_val_00000002.JPEG'), shallow=False)

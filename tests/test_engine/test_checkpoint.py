@@ -11,16 +11,14 @@ import time
 
 import pytest
 import torch
-import torch.nn as nn
-from mmengine.model import BaseModel
 from mmengine.runner import Runner
-from torch.utils.data import Dataset
 
 from se_plugins.datasets import make_places365
 from se_plugins.engine import ResumeError, checkpoint_problem, resolve_resume
 from se_plugins.utils import CheckpointWriteError
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from helpers import REPO, ToyDataset, ToyModel
+
 CONFIG = osp.join(REPO, 'configs', 'places365', 'se-resnet50_8xb32-scratch_places365.py')
 
 
@@ -207,32 +205,12 @@ def test_a_truncated_last_checkpoint_is_skipped_on_resume(places, tmp_path):
     assert checkpoint_problem(str(work_dir / 'epoch_3.pth')) is None
 
 
-class ToyModel(BaseModel):
-
-    def __init__(self):
-        super().__init__()
-        self.linear = nn.Linear(2, 1)
-
-    def forward(self, inputs, labels=None, mode='tensor'):
-        out = self.linear(torch.stack(inputs))
-        return dict(loss=(out - torch.stack(labels)).pow(2).mean()) if mode == 'loss' else out
-
-
-class ToyDataset(Dataset):
-
-    def __len__(self):
-        return 4
-
-    def __getitem__(self, index):
-        return dict(inputs=torch.full((2, ), float(index)), labels=torch.ones(1))
-
-
 @pytest.mark.parametrize('hook', ['se_plugins.AtomicCheckpointHook', 'CheckpointHook'])
 def test_a_failed_write_keeps_the_previous_checkpoint(hook, tmp_path):
     runner = Runner(
         model=ToyModel(), work_dir=str(tmp_path), experiment_name=f'toy_{hook}_{time.time()}',
-        train_dataloader=dict(dataset=ToyDataset(), sampler=dict(type='DefaultSampler', shuffle=False),
-                              batch_size=2, num_workers=0),
+        train_dataloader=dict(dataset=ToyDataset(length=4, labels=True),
+                              sampler=dict(type='DefaultSampler', shuffle=False), batch_size=2, num_workers=0),
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1)), train_cfg=dict(by_epoch=True, max_epochs=3),
         default_hooks=dict(checkpoint=dict(type=hook, interval=1, max_keep_ckpts=1)))
     save_checkpoint = runner.save_checkpoint

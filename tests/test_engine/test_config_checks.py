@@ -1,5 +1,4 @@
 """Config checks before anything is built: the paths a config names, misspelt top-level keys, --data-root."""
-import glob
 import os.path as osp
 
 import pytest
@@ -11,9 +10,8 @@ from se_plugins.engine import prepare_training
 from se_plugins.engine.config_checks import check_arguments, check_paths, point_at_data, unread_top_level_keys
 from se_plugins.utils import InputError, MissingInputError
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CONFIGS = sorted(osp.relpath(p, REPO) for p in glob.glob(osp.join(REPO, 'configs', '**', '*.py'), recursive=True)
-                 if '_base_' not in p)
+from helpers import CONFIGS, REPO
+
 COCO = osp.join(REPO, 'configs', 'faster_rcnn_se_r50_coco.py')
 
 
@@ -92,7 +90,8 @@ PLACES = osp.join(REPO, 'configs', 'places365', 'se-resnet50_8xb32-scratch_place
 
 
 @pytest.mark.parametrize('config, key, message', [
-    (PLACES, 'model.backbone.se_ratoi', "model.backbone: SEResNet has no argument 'se_ratoi'; did you mean 'se_ratio'?"),
+    (PLACES, 'model.backbone.se_ratoi',
+     "model.backbone: SEResNet has no argument 'se_ratoi'; did you mean 'se_ratio'?"),
     (PLACES, 'train_dataloader.batchsize', "train_dataloader: DataLoader has no argument 'batchsize'; "
                                            "did you mean 'batch_size'?"),
     (PLACES, 'train_cfg.max_epoch', "train_cfg: EpochBasedTrainLoop has no argument 'max_epoch'; "
@@ -116,3 +115,41 @@ def test_an_argument_nothing_takes_is_named_with_its_key_and_the_closest_name(co
     assert str(error.value) == message
     if key.startswith(('train', 'optim')):
         check_arguments(cfg, ('test',))  # tools/test.py builds none of these
+
+
+PLUGIN_CONFIG = osp.join(REPO, 'configs', 'se_plugin', 'faster-rcnn_r50-se_fpn_1x_coco.py')
+
+
+@pytest.mark.parametrize('change, message', [
+    (dict(position='after_conv4'), "model.backbone.plugins[0].position: 'after_conv4' is not a plugin position; "
+                                   "choose one of ['after_conv1', 'after_conv2', 'after_conv3']"),
+    (dict(stages=(True, False)), 'model.backbone.plugins[0].stages: one bool per stage (4), got (True, False)'),
+    (dict(where='x'), "model.backbone.plugins[0]: unknown key 'where'; a plugin has ['cfg', 'position', 'stages']"),
+    (dict(cfg=dict(type='se_plugins.SEPlugin', ratoi=8)),
+     "model.backbone.plugins[0].cfg: SEPlugin has no argument 'ratoi'; did you mean 'ratio'?"),
+    (dict(cfg=dict(type='se_plugins.SEPlugin', ratio=512)),
+     'model.backbone.plugins: SEPlugin on 256 channels with ratio 512 has 0 squeeze channels; use a smaller ratio'),
+    (dict(cfg=dict(type='se_plugins.SEPlugin', ratio=128), position='after_conv2'),
+     'model.backbone.plugins: SEPlugin on 64 channels with ratio 128 has 0 squeeze channels; use a smaller ratio'),
+    ({'backbone.depth': 18}, 'model.backbone.plugins: ResNet-18 has basic blocks, which take no plugins in mmdet; '
+                             'use depth 50, 101 or 152'),
+    ({'backbone.type': 'se_plugins.SEResNet'},
+     "model.backbone.plugins: SEResNet takes no plugins; mmdet's ResNet, ResNetV1d, ResNeXt, Res2Net and RegNet do "
+     '(our SE backbones have SE built in: se_ratio, se_placement, se_stages)'),
+])
+def test_a_misconfigured_plugin_is_named_before_anything_is_built(change, message):
+    cfg = Config.fromfile(PLUGIN_CONFIG)
+    for key, value in change.items():
+        if key.startswith('backbone.'):
+            cfg.model.backbone[key.split('.')[1]] = value
+        else:
+            cfg.model.backbone.plugins[0][key] = value
+    with pytest.raises(InputError) as error:
+        check_arguments(cfg, ('train', 'val'))
+    assert str(error.value) == message
+
+
+def test_the_plugin_configs_pass_the_checks():
+    for path in CONFIGS:
+        if path.startswith('configs/se_plugin/'):
+            check_arguments(Config.fromfile(osp.join(REPO, path)), ('train', 'val'))

@@ -11,7 +11,7 @@ from se_plugins.datasets import DETECTION_CLASSES, make_coco_detection, make_pla
 from se_plugins.datasets.places365 import CLASSES
 from se_plugins.utils import MissingInputError
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from helpers import REPO
 
 
 def random_checkpoint(config: str, path, scope: str, dataset_meta=None) -> str:

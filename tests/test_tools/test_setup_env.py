@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from helpers import REPO
 
 SYSTEM_PATH = '/usr/bin:/bin'  # bash, coreutils, sed, sort; no nvidia-smi, no nvcc
 A100_H100 = ['NVIDIA A100-SXM4-80GB, {driver}, 8.0', 'NVIDIA A100-SXM4-80GB, {driver}, 8.0',

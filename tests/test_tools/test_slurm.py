@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from helpers import REPO
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 """End to end on generated data, on CPU: tools/train.py trains and checkpoints, tools/test.py
 evaluates, for each task; configs outside the repository inherit ours; 2-process DDP."""
+import glob
 import json
 import os
 import os.path as osp
@@ -14,8 +15,9 @@ from mmengine.config import Config
 
 from se_plugins.datasets import make_coco_detection, make_imagenet, make_places365
 
+from helpers import REPO
+
 pytestmark = pytest.mark.slow
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SPLITS = ('train', 'val', 'test')
 
 
@@ -79,6 +81,8 @@ def test_faster_rcnn_entry_config_trains_and_evaluates(coco_root, tmp_path, run_
               if not key.endswith(('.data_root', 'evaluator.ann_file'))}
     metrics = train_and_test(run_tool, osp.join(REPO, 'configs', 'faster_rcnn_se_r50_coco.py'), values,
                              str(tmp_path / 'work'), '--data-root', coco_root)
+    # pycocotools reports -1 where no ground truth of the config's classes was found; one epoch on 8 images
+    # learns nothing yet (learning is what the demo tests assert)
     assert 0 <= metrics['coco/bbox_mAP'] <= 1 and 0 <= metrics['coco/bbox_mAP_50'] <= 1
 
 
@@ -91,6 +95,12 @@ def test_classification_config_trains_and_evaluates(config, make, tmp_path, run_
     work_dir = str(tmp_path / 'work')
     metrics = train_and_test(run_tool, osp.join(REPO, config), classification_options(data_root), work_dir)
     assert 0 <= metrics['accuracy/top1'] <= metrics['accuracy/top5'] <= 100
+    train_log, = (p for p in glob.glob(osp.join(work_dir, '*', '*.log')) if 'Epoch(train)' in open(p).read())
+    with open(train_log) as f:
+        log = f.read()
+    # the logged environment is this CPU's: gloo, processes, no GPU count
+    assert "'backend': 'gloo'" in log and "'backend': 'nccl'" not in log
+    assert 'CPU processes (no GPU): 1' in log and 'GPU number' not in log
     fused = run_tool('test.py', osp.join(REPO, config), osp.join(work_dir, 'epoch_1.pth'), '--fuse-conv-bn',
                      '--work-dir', work_dir, *options(classification_options(data_root)))
     assert fused == metrics  # deploy mode: BN folded into the convs, the same predictions
@@ -220,9 +230,9 @@ def places_root(tmp_path_factory):
 
 @pytest.mark.parametrize('mistake', ['misspelt backbone argument', 'misspelt option key', 'no such data root',
                                      'misspelt ImageNet data_root', 'misspelt top-level key',
-                                     'no pretrained weights', 'malformed list line', 'ann-file without data-root'])
-def test_a_users_mistake_is_one_line_naming_what_to_fix_and_leaves_nothing(mistake, coco_root, places_root,
-                                                                         tmp_path):
+                                     'no pretrained weights', 'malformed list line', 'ann-file without data-root',
+                                     'unknown plugin position'])
+def test_a_users_mistake_is_one_line_naming_what_to_fix_and_leaves_nothing(mistake, coco_root, places_root, tmp_path):
     project = tmp_path / 'my_project'  # the user's folder, outside the repository
     project.mkdir()
     config, args, expected = PLACES, [], None
@@ -254,6 +264,14 @@ def test_a_users_mistake_is_one_line_naming_what_to_fix_and_leaves_nothing(mista
         args = ['--data-root', str(broken)]
         expected = (f'error: {broken}/places365_val.txt:3: expected "<image path> <label>", '
                     "got 'Places365_val_00000009.jpg 1 extra'")
+    elif mistake == 'unknown plugin position':
+        config = project / 'my_plugin_detector.py'
+        config.write_text(f"_base_ = {osp.join(REPO, 'configs', 'se_plugin', 'faster-rcnn_r50-se_fpn_1x_coco.py')!r}\n"
+                          "model = dict(backbone=dict(plugins=[dict(cfg=dict(type='se_plugins.SEPlugin'), "
+                          "position='after_conv4')]))\n")
+        args = ['--data-root', coco_root]
+        expected = ("error: model.backbone.plugins[0].position: 'after_conv4' is not a plugin position; "
+                    "choose one of ['after_conv1', 'after_conv2', 'after_conv3']")
     else:
         args, expected = ['--ann-file', 'val.json'], 'error: --ann-file goes with --data-root'
     before = sorted(p.name for p in project.iterdir())

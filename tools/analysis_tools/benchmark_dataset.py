@@ -139,13 +139,15 @@ def report(name: str, ours: Dict[str, float], peer: Dict[str, float]) -> List[st
     for who, result in (('ours', ours), ('peer', peer)):
         lines.append(f'  {who:<6} {result["seconds"]:>9.2f} {result["peak_rss_mb"]:>12.0f} '
                      f'{result["peak_rss_mb"] - result["rss_before_mb"]:>17.0f}')
-    lines.append(f'  ratio  {ours["seconds"] / peer["seconds"]:>9.3f} {ours["peak_rss_mb"] / peer["peak_rss_mb"]:>12.3f} '
-                 f'{(ours["peak_rss_mb"] - ours["rss_before_mb"]) / (peer["peak_rss_mb"] - peer["rss_before_mb"]):>17.3f}')
+    above_imports = (ours['peak_rss_mb'] - ours['rss_before_mb']) / (peer['peak_rss_mb'] - peer['rss_before_mb'])
+    lines.append(f'  ratio  {ours["seconds"] / peer["seconds"]:>9.3f} '
+                 f'{ours["peak_rss_mb"] / peer["peak_rss_mb"]:>12.3f} {above_imports:>17.3f}')
     for who, result in (('ours', ours), ('peer', peer)):
         if 'worker_private_mb' in result:
             private = result['worker_private_mb']
-            lines.append(f'  {who}: with {len(private)} DataLoader workers, main RSS {result["main_rss_with_workers_mb"]:.0f} '
-                         f'MB; private memory per worker {min(private):.0f}-{max(private):.0f} MB')
+            lines.append(f'  {who}: with {len(private)} DataLoader workers, main RSS '
+                         f'{result["main_rss_with_workers_mb"]:.0f} MB; private memory per worker '
+                         f'{min(private):.0f}-{max(private):.0f} MB')
     return lines
 
 

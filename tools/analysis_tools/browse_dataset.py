@@ -18,12 +18,13 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import DefaultScope
 
 import se_plugins  # noqa: F401
+from se_plugins.engine import task_scope
 from se_plugins.utils import run_cli
 
 
 def browse(cfg: Config, split: str, num: int, out_dir: str) -> List[str]:
     """Write the first ``num`` items of the ``split`` dataset of ``cfg``, drawn; return the files."""
-    scope = cfg.get('default_scope', 'mmpretrain')
+    scope = task_scope(cfg)
     os.makedirs(out_dir, exist_ok=True)
     files = []
     with DefaultScope.overwrite_default_scope(scope):

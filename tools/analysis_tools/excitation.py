@@ -21,6 +21,7 @@ from mmengine.runner import load_checkpoint
 
 import se_plugins  # noqa: F401
 from se_plugins.analysis.excitation import PAPER_BLOCKS, excitation_figures, record_excitations, save_figures
+from se_plugins.engine import task_scope
 from se_plugins.utils import InputError, run_cli
 
 
@@ -62,7 +63,7 @@ def main() -> dict:
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
-    with DefaultScope.overwrite_default_scope(cfg.get('default_scope', 'mmpretrain')):
+    with DefaultScope.overwrite_default_scope(task_scope(cfg)):
         from mmpretrain.registry import DATASETS, MODELS
         model = MODELS.build(cfg.model)
         if args.checkpoint:

@@ -8,6 +8,7 @@ import torch
 
 import se_plugins  # noqa: F401
 from se_plugins.registry import MODELS
+from se_plugins.utils import run_cli
 
 
 def main() -> None:
@@ -28,4 +29,4 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

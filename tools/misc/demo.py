@@ -13,11 +13,11 @@ import time
 import cv2
 from mmdet.apis import inference_detector, init_detector
 from mmdet.registry import VISUALIZERS
-from mmengine.runner import Runner
 
 import se_plugins  # noqa: F401
 from se_plugins.datasets import make_coco_detection
-from se_plugins.engine import load_config
+from se_plugins.engine import SERunner, load_config
+from se_plugins.utils import run_cli
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(REPO, 'configs', 'faster_rcnn', 'faster-rcnn_se-r50_fpn_cpu-demo_shapes.py')
@@ -49,12 +49,12 @@ def main() -> dict:
     cfg_options = {f'{split}_dataloader.dataset.data_root': data_root + '/' for split in ('train', 'val', 'test')}
     cfg_options.update({'val_evaluator.ann_file': ann_file, 'test_evaluator.ann_file': ann_file})
     train_dir = osp.join(args.work_dir, 'train')
-    Runner.from_cfg(load_config(CONFIG, train_dir, cfg_options)).train()
+    SERunner.from_cfg(load_config(CONFIG, train_dir, cfg_options)).train()
     with open(osp.join(train_dir, 'last_checkpoint')) as f:
         checkpoint = f.read().strip()
     cfg = load_config(CONFIG, osp.join(args.work_dir, 'test'), cfg_options)
     cfg.load_from = checkpoint
-    metrics = Runner.from_cfg(cfg).test()
+    metrics = SERunner.from_cfg(cfg).test()
 
     picture = osp.join(args.work_dir, 'detections.png')
     count = draw_detections(CONFIG, checkpoint, osp.join(data_root, 'val2017', '000001.jpg'), picture)
@@ -70,4 +70,4 @@ def main() -> dict:
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

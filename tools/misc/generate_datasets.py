@@ -7,6 +7,7 @@
 import argparse
 
 from se_plugins.datasets import make_coco_detection, make_imagenet, make_places365
+from se_plugins.utils import run_cli
 
 
 def main() -> None:
@@ -31,4 +32,4 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

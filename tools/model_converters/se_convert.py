@@ -8,12 +8,12 @@ The output loads with mmpretrain's ``load_from`` and, for mmdet, with
 """
 import argparse
 import json
-import sys
 
-from se_plugins.converters import SOURCE_ARCHS, SOURCES, ConversionError, convert_checkpoint
+from se_plugins.converters import SOURCE_ARCHS, SOURCES, convert_checkpoint
+from se_plugins.utils import run_cli
 
 
-def main() -> int:
+def main() -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('src', help='source checkpoint (a state dict, or one under state_dict/model)')
     parser.add_argument('dst', help='where to write the se_plugins checkpoint')
@@ -21,16 +21,12 @@ def main() -> int:
     parser.add_argument('--arch', help='the source architecture; inferred from the keys if omitted. '
                         + '; '.join(f'{s}: {", ".join(a)}' for s, a in SOURCE_ARCHS.items()))
     args = parser.parse_args()
-    try:
-        meta = convert_checkpoint(args.src, args.dst, args.source, args.arch)
-    except ConversionError as error:
-        print(f'error: {error}\nnothing was written to {args.dst}', file=sys.stderr)
-        return 1
+    meta = convert_checkpoint(args.src, args.dst, args.source, args.arch)
     print(f'wrote {args.dst}: {args.source} {meta["arch"]}, {meta["num_classes"]} classes')
     print('backbone_cfg =', json.dumps(meta['backbone_cfg']))
     print('data_preprocessor =', json.dumps(meta['data_preprocessor']))
-    return 0
+    return meta
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    run_cli(main)

@@ -1,4 +1,5 @@
-# Ablation on SE-ResNet-50 (the paper's, top-1 / top-5 error): SE-PRE, the SE before the residual branch. Paper: 22.23 / 6.00.
+# Ablation on SE-ResNet-50: SE-PRE, the SE before the residual branch.
+# The paper's result: configs/imagenet/README.md.
 _base_ = '../se-resnet50_8xb128-paper_in1k.py'
 
 model = dict(backbone=dict(se_placement='pre'))

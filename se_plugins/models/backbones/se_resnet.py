@@ -7,7 +7,9 @@ from mmcv.cnn import fuse_conv_bn
 from mmpretrain.models.backbones.resnet import BasicBlock, Bottleneck, ResNet
 
 from se_plugins.registry import MODELS
-from ..layers import GATES, SQUEEZE_OPS, SqueezeExcitation, check_choice
+from se_plugins.utils import check_choice, check_per_stage
+
+from ..layers import SqueezeExcitation, check_se_options
 
 SE_PLACEMENTS = ('standard', 'pre', 'post', 'identity', 'after_3x3')
 STEM_POOLS = ('pytorch', 'caffe')
@@ -155,18 +157,13 @@ class SEResNet(ResNet):
                  stem_pool: str = 'pytorch',
                  branch_relu: bool = False,
                  **kwargs) -> None:
+        # Checked here, before anything is built; the blocks check se_placement (which depends on the block).
         check_choice(f'depth of {type(self).__name__}', depth, self.arch_settings)
-        check_choice('se_placement', se_placement, SE_PLACEMENTS)
-        check_choice('se_squeeze', se_squeeze, SQUEEZE_OPS)
-        check_choice('se_gate', se_gate, GATES)
         check_choice('stem_pool', stem_pool, STEM_POOLS)
-        if not isinstance(se_ratio, int) or se_ratio <= 0:
-            raise ValueError(f'se_ratio must be a positive integer, got {se_ratio!r}')
+        check_se_options(se_ratio, se_squeeze, se_gate, prefix='se_')
         num_stages = kwargs.get('num_stages', 4)
-        se_stages = (True, ) * num_stages if se_stages is None else tuple(se_stages)
-        if len(se_stages) != num_stages:
-            raise ValueError(f'se_stages needs one bool per stage ({num_stages}), got {se_stages}')
-        self.se_stages = se_stages
+        self.se_stages = check_per_stage('se_stages', (True, ) * num_stages if se_stages is None else se_stages,
+                                         num_stages)
         self.se_placement = se_placement
         self.se_cfg = dict(ratio=se_ratio, divisor=se_divisor, squeeze=se_squeeze, gate=se_gate)
         self.stem_pool = stem_pool

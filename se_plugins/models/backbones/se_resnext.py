@@ -4,6 +4,7 @@ from mmpretrain.models.backbones.resnext import Bottleneck as ResNeXtBottleneck
 from mmpretrain.models.backbones.resnext import ResNeXt
 
 from se_plugins.registry import MODELS
+
 from .se_resnet import SEBottleneck, SEResNet
 
 

@@ -1,3 +1,5 @@
-from .squeeze_excitation import GATES, SQUEEZE_OPS, GlobalPool, SqueezeExcitation, check_choice
+from .se_plugin import PLUGIN_POSITIONS, SEPlugin
+from .squeeze_excitation import GATES, SQUEEZE_OPS, GlobalPool, SqueezeExcitation, check_se_options
 
-__all__ = ['SqueezeExcitation', 'GlobalPool', 'GATES', 'SQUEEZE_OPS', 'check_choice']
+__all__ = ['SqueezeExcitation', 'SEPlugin', 'PLUGIN_POSITIONS', 'GlobalPool', 'GATES', 'SQUEEZE_OPS',
+           'check_se_options']

@@ -2,10 +2,9 @@ from typing import Optional
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from mmpretrain.models.utils import make_divisible
 
-from se_plugins.utils import InputError
+from se_plugins.utils import InputError, check_choice, check_positive_int
 
 SQUEEZE_OPS = ('avg', 'max', 'avgmax')
 GATES = {
@@ -16,10 +15,14 @@ GATES = {
 }
 
 
-def check_choice(name: str, value, choices) -> None:
-    """Raise an InputError naming ``name`` and the valid ``choices`` if ``value`` is not one of them."""
-    if value not in choices:
-        raise InputError(f'{name}={value!r} is not supported; choose one of {sorted(choices)}')
+def check_se_options(ratio: Optional[int], squeeze: str, gate: str, prefix: str = '') -> None:
+    """Check the options of :class:`SqueezeExcitation`, naming them with ``prefix`` (``'se_'`` in the
+    backbones' arguments): ``ratio`` (``None``: not used) a positive integer, ``squeeze`` one of
+    :data:`SQUEEZE_OPS`, ``gate`` one of :data:`GATES`."""
+    if ratio is not None:
+        check_positive_int(f'{prefix}ratio', ratio)
+    check_choice(f'{prefix}squeeze', squeeze, SQUEEZE_OPS)
+    check_choice(f'{prefix}gate', gate, GATES)
 
 
 class GlobalPool(nn.Module):
@@ -57,11 +60,14 @@ class SqueezeExcitation(nn.Module):
       its ablations (tanh, relu) or the hard sigmoid of MobileNetV3;
     - scale, eq. (4): ``x~_c = s_c · u_c``.
 
-    ``fc1``/``fc2`` are stored as 1x1 convolutions, the layout of the original release, timm and
-    Cadene's ``pretrainedmodels``. The squeeze (``pool``) and the gate are submodules, so
-    ``se.gate`` can carry a forward hook that records the excitation values ``s`` (see
-    :meth:`excite`), and ``se.pool`` one that sees the input. :meth:`scale_add` fuses the scale
-    with a residual sum.
+    Every step is a submodule called as a module (``pool``, ``fc1``, ``relu``, ``fc2``, ``gate``), so
+    forward hooks on any of them fire (``se.gate``'s records the excitation values ``s``) and
+    module-swapping tools (``torch.ao.quantization.quantize_dynamic``, pruning, adapters) see
+    ``fc1``/``fc2``. These are ``nn.Linear`` on the ``(N, C)`` squeeze: the same numbers as the 1x1
+    convolutions of the original release, timm and Cadene's ``pretrainedmodels``, without a
+    convolution's per-call cost on a 1x1 map. Checkpoints that hold them as 1x1 convolutions
+    (``(C', C, 1, 1)`` weights, as every earlier se_plugins checkpoint and the peers' files do) load
+    as they are. :meth:`scale_add` fuses the scale with a residual sum.
 
     Args:
         channels: Number of input (and output) channels ``C``.
@@ -83,24 +89,21 @@ class SqueezeExcitation(nn.Module):
                  gate: str = 'sigmoid',
                  bias: bool = True) -> None:
         super().__init__()
-        check_choice('squeeze', squeeze, SQUEEZE_OPS)
-        check_choice('gate', gate, GATES)
+        check_se_options(ratio if squeeze_channels is None else None, squeeze, gate)
         if squeeze_channels is None:
-            if not isinstance(ratio, int) or ratio <= 0:
-                raise InputError(f'ratio must be a positive integer, got {ratio!r}')
             if divisor is None:
                 squeeze_channels = channels // ratio
             else:
                 squeeze_channels = make_divisible(channels / ratio, divisor, min_ratio=0.0)
         if squeeze_channels < 1:
-            raise InputError(f'SqueezeExcitation on {channels} channels with ratio {ratio} has '
+            raise InputError(f'{type(self).__name__} on {channels} channels with ratio {ratio} has '
                              f'{squeeze_channels} squeeze channels; use a smaller ratio')
         self.channels = channels
         self.squeeze_channels = squeeze_channels
         self.pool = GlobalPool(squeeze)
-        self.fc1 = nn.Conv2d(channels, squeeze_channels, kernel_size=1, bias=bias)
+        self.fc1 = nn.Linear(channels, squeeze_channels, bias=bias)
         self.relu = nn.ReLU(inplace=True)
-        self.fc2 = nn.Conv2d(squeeze_channels, channels, kernel_size=1, bias=bias)
+        self.fc2 = nn.Linear(squeeze_channels, channels, bias=bias)
         self.gate = GATES[gate]()
 
     @property
@@ -110,14 +113,19 @@ class SqueezeExcitation(nn.Module):
 
     def excite(self, x: torch.Tensor) -> torch.Tensor:
         """Return the excitation ``s`` of shape ``(N, C, 1, 1)``: eqs. (2) and (3)."""
-        z = self.pool(x).flatten(1)
-        # fc1/fc2 are stored as 1x1 convs but applied as matrix products on the (N, C) squeeze:
-        # the same numbers, without a convolution's per-call overhead on a 1x1 map.
-        z = self.relu(F.linear(z, self.fc1.weight.flatten(1), self.fc1.bias))
-        return self.gate(F.linear(z, self.fc2.weight.flatten(1), self.fc2.bias)[:, :, None, None])
+        z = self.relu(self.fc1(self.pool(x).flatten(1)))
+        return self.gate(self.fc2(z)[:, :, None, None])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x * self.excite(x)
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args, **kwargs) -> None:
+        # fc1/fc2 weights saved as 1x1 convolutions, (C', C, 1, 1), are the same matrices.
+        for name in ('fc1.weight', 'fc2.weight'):
+            weight = state_dict.get(prefix + name)
+            if weight is not None and weight.dim() == 4 and weight.shape[2:] == (1, 1):
+                state_dict[prefix + name] = weight.flatten(1)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def scale_add(self, x: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
         """``self(x) + other`` in one pass over the feature map (``torch.addcmul``): the SE scale

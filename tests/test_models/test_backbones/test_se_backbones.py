@@ -9,6 +9,7 @@ from mmpretrain.models.backbones import ResNet
 from se_plugins.models.backbones import SE_PLACEMENTS, SEBasicBlock, SEBottleneck
 from se_plugins.models.layers import GATES, SqueezeExcitation
 from se_plugins.registry import MODELS
+from se_plugins.utils import InputError
 
 ARCHS = [(name, depth) for name, cls in sorted(MODELS.module_dict.items())
          if cls.__module__.startswith('se_plugins.models.backbones')
@@ -240,18 +241,26 @@ def test_zero_init_residual_zeroes_the_last_bn():
 @pytest.mark.parametrize('kwargs, message', [
     (dict(depth=42), 'depth of SEResNet=42 is not supported; choose one of [18, 34, 50, 101, 152]'),
     (dict(depth=50, se_placement='middle'),
-     "se_placement='middle' is not supported; choose one of ['after_3x3', 'identity', 'post', 'pre', "
-     "'standard']"),
+     "se_placement of SEBottleneck='middle' is not supported; choose one of ['after_3x3', 'identity', 'post', "
+     "'pre', 'standard']"),
     (dict(depth=50, se_gate='swish'),
      "se_gate='swish' is not supported; choose one of ['hsigmoid', 'relu', 'sigmoid', 'tanh']"),
     (dict(depth=50, se_squeeze='median'), "se_squeeze='median' is not supported"),
     (dict(depth=50, se_ratio=0), 'se_ratio must be a positive integer, got 0'),
-    (dict(depth=50, se_stages=(True, False)), 'se_stages needs one bool per stage (4)'),
+    (dict(depth=50, se_stages=(True, False)), 'se_stages needs one entry per stage (4)'),
     (dict(depth=50, stem_pool='avg'), "stem_pool='avg' is not supported; choose one of ['caffe', 'pytorch']"),
 ])
 def test_bad_arguments_name_the_valid_choices(kwargs, message):
-    with pytest.raises(ValueError, match=re.escape(message)):
+    with pytest.raises(InputError, match=re.escape(message)):
         MODELS.build(dict(type='SEResNet', **kwargs))
+
+
+@pytest.mark.parametrize('name, depth', [('SEResNet', 42), ('SEResNeXt', 18), ('SENet154', 101)])
+def test_an_unknown_depth_is_a_key_error_as_in_mmpretrain(name, depth):
+    with pytest.raises(KeyError) as error:
+        MODELS.build(dict(type=name, depth=depth))
+    assert isinstance(error.value, InputError)
+    assert f'depth of {name}={depth} is not supported; choose one of [' in str(error.value)
 
 
 def test_bad_resnext_depth_names_the_valid_choices():

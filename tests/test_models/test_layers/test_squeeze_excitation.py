@@ -36,8 +36,8 @@ def test_matches_the_papers_equations(squeeze, gate):
 def test_squeeze_channels(channels, ratio, divisor, expected):
     se = SqueezeExcitation(channels, ratio=ratio, divisor=divisor)
     assert se.squeeze_channels == expected
-    assert se.fc1.weight.shape == (expected, channels, 1, 1)
-    assert se.fc2.weight.shape == (channels, expected, 1, 1)
+    assert se.fc1.weight.shape == (expected, channels)
+    assert se.fc2.weight.shape == (channels, expected)
 
 
 def test_explicit_squeeze_channels_and_no_bias():
@@ -56,6 +56,41 @@ def test_gate_values_are_exposed_to_hooks():
     assert len(recorded) == 1 and recorded[0].shape == (3, 16, 1, 1)
     torch.testing.assert_close(recorded[0], se.excite(x))
     torch.testing.assert_close(y, x * recorded[0])
+
+
+def test_forward_hooks_on_every_step_fire():
+    se = SqueezeExcitation(16, ratio=4)
+    seen = []
+    for name in ('pool', 'fc1', 'relu', 'fc2', 'gate'):
+        getattr(se, name).register_forward_hook(lambda module, args, out, name=name: seen.append(name))
+    se(torch.randn(2, 16, 3, 3))
+    se.scale_add(torch.randn(2, 16, 3, 3), torch.randn(2, 16, 3, 3))
+    assert seen == ['pool', 'fc1', 'relu', 'fc2', 'gate'] * 2
+
+
+def test_dynamic_quantization_converts_the_excitation():
+    se = SqueezeExcitation(64, ratio=4).eval()
+    quantized = torch.ao.quantization.quantize_dynamic(se, {torch.nn.Linear}, dtype=torch.qint8)
+    for name in ('fc1', 'fc2'):
+        assert type(getattr(quantized, name)).__module__.startswith('torch.ao.nn.quantized.dynamic'), name
+    x = torch.randn(2, 64, 4, 4)
+    torch.testing.assert_close(quantized(x), se(x), atol=0.05, rtol=0.05)
+
+
+def test_1x1_conv_checkpoints_load():
+    """Checkpoints written when fc1/fc2 were 1x1 convolutions (and the peers' layout) load unchanged."""
+    se = SqueezeExcitation(32, ratio=4)
+    old = {k: v.clone() for k, v in se.state_dict().items()}
+    old['fc1.weight'] = torch.randn(8, 32, 1, 1)
+    old['fc2.weight'] = torch.randn(32, 8, 1, 1)
+    container = torch.nn.Sequential(SqueezeExcitation(32, ratio=4))
+    container.load_state_dict({f'0.{k}': v for k, v in old.items()})
+    torch.testing.assert_close(container[0].fc1.weight, old['fc1.weight'].flatten(1))
+    torch.testing.assert_close(container[0].fc2.weight, old['fc2.weight'].flatten(1))
+    x = torch.randn(2, 32, 3, 3)
+    conv_form = x * torch.sigmoid(F.conv2d(F.relu(F.conv2d(x.mean((2, 3), keepdim=True), old['fc1.weight'],
+                                                           old['fc1.bias'])), old['fc2.weight'], old['fc2.bias']))
+    torch.testing.assert_close(container(x), conv_form)
 
 
 @pytest.mark.parametrize('kwargs, message', [
