@@ -1,23 +1,14 @@
-# RetinaNet with an SE-ResNet-50 FPN backbone on COCO: mmdet's R50-FPN 1x recipe with the backbone replaced
-# (the same backbone and reliability settings as configs/faster_rcnn/faster-rcnn_se-r50_fpn_1x_coco.py).
-_base_ = 'mmdet::retinanet/retinanet_r50_fpn_1x_coco.py'
+# RetinaNet with an SE-ResNet-50 FPN backbone on COCO: mmdet's R50-FPN 1x recipe
+# (mmdet::retinanet/retinanet_r50_fpn_1x_coco.py) with the backbone replaced.
+_base_ = [
+    'mmdet::_base_/models/retinanet_r50_fpn.py',
+    '../_base_/datasets/coco_detection.py',
+    'mmdet::_base_/schedules/schedule_1x.py',
+    '../_base_/default_runtime_det.py',
+    'mmdet::retinanet/retinanet_tta.py',
+    '../_base_/models/se-resnet50_fpn_backbone.py',
+]
 custom_imports = dict(imports=['se_plugins'], allow_failed_imports=False)
 
-pretrained = 'checkpoints/se-resnet50_timm.pth'  # timm's seresnet50, converted (docs/converters.md)
-model = dict(
-    backbone=dict(
-        _delete_=True,
-        type='se_plugins.SEResNet',
-        depth=50,
-        out_indices=(0, 1, 2, 3),
-        frozen_stages=1,
-        norm_cfg=dict(type='BN', requires_grad=True),
-        norm_eval=True,
-        style='pytorch',
-        init_cfg=dict(type='Pretrained', checkpoint=pretrained, prefix='backbone.')))
-train_dataloader = dict(dataset=dict(type='se_plugins.CocoDataset'))
-val_dataloader = dict(dataset=dict(type='se_plugins.CocoDataset'))
-test_dataloader = val_dataloader
-default_hooks = dict(checkpoint=dict(type='se_plugins.AtomicCheckpointHook'))
-custom_hooks = [dict(type='se_plugins.FiniteLossHook')]
-env_cfg = dict(dist_cfg=dict(timeout=600))
+model = dict(backbone=_base_.se_resnet50_backbone)
+optim_wrapper = dict(optimizer=dict(type='SGD', lr=0.01, momentum=0.9, weight_decay=0.0001))

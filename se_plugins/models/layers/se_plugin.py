@@ -1,5 +1,3 @@
-from typing import Optional
-
 from se_plugins.registry import MODELS
 
 from .squeeze_excitation import SqueezeExcitation
@@ -35,23 +33,11 @@ class SEPlugin(SqueezeExcitation):
 
     Args:
         in_channels: Channels at the plugin's position (``build_plugin_layer`` passes them).
-        ratio: Reduction ratio ``r``; the bottleneck has ``in_channels // r`` channels.
-        squeeze_channels: Bottleneck width, overriding ``ratio``.
-        divisor: Round ``in_channels / r`` to a multiple of this (``None``: the paper's ``C // r``).
-        squeeze: Squeeze operator: ``'avg'``, ``'max'`` or ``'avgmax'``.
-        gate: Excitation gate: ``'sigmoid'``, ``'hsigmoid'``, ``'tanh'`` or ``'relu'``.
-        bias: Whether ``fc1`` and ``fc2`` have biases.
+        **se_options: The options of :class:`SqueezeExcitation`: ``ratio``, ``squeeze_channels``,
+            ``divisor``, ``squeeze``, ``gate``, ``bias``.
     """
 
     _abbr_ = 'se'
 
-    def __init__(self,
-                 in_channels: int,
-                 ratio: int = 16,
-                 squeeze_channels: Optional[int] = None,
-                 divisor: Optional[int] = None,
-                 squeeze: str = 'avg',
-                 gate: str = 'sigmoid',
-                 bias: bool = True) -> None:
-        super().__init__(in_channels, ratio=ratio, squeeze_channels=squeeze_channels, divisor=divisor,
-                         squeeze=squeeze, gate=gate, bias=bias)
+    def __init__(self, in_channels: int, **se_options) -> None:
+        super().__init__(in_channels, **se_options)

@@ -1,0 +1,9 @@
+# mmpretrain's runtime with se_plugins' reliability settings (docs/reliability.md).
+_base_ = 'mmpretrain::_base_/default_runtime.py'
+
+# Stop at the first NaN/inf loss; BN statistics are per rank in DDP: average them every epoch.
+custom_hooks = [dict(type='se_plugins.FiniteLossHook'), dict(type='SyncBuffersHook')]
+# Checkpoints written atomically, with the random state: see se_plugins.engine.AtomicCheckpointHook.
+default_hooks = dict(checkpoint=dict(type='se_plugins.AtomicCheckpointHook'))
+# A rank that waits longer than this for the others (one died or hangs) fails, and the run ends.
+env_cfg = dict(dist_cfg=dict(timeout=600))

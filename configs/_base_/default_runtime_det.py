@@ -1,0 +1,9 @@
+# mmdet's runtime with se_plugins' reliability settings (docs/reliability.md).
+_base_ = 'mmdet::_base_/default_runtime.py'
+
+# Checkpoints written atomically, with the random state: see se_plugins.engine.AtomicCheckpointHook.
+default_hooks = dict(checkpoint=dict(type='se_plugins.AtomicCheckpointHook'))
+# Stop at the first NaN/inf loss, naming the iteration and the loss term.
+custom_hooks = [dict(type='se_plugins.FiniteLossHook')]
+# A rank that waits longer than this for the others (one died or hangs) fails, and the run ends.
+env_cfg = dict(dist_cfg=dict(timeout=600))
