@@ -13,7 +13,7 @@ from mmengine.runner import load_checkpoint
 
 import se_plugins  # noqa: F401
 from se_plugins.analysis import build_classifier
-from se_plugins.converters import SOURCE_ARCHS, ConversionError, convert_state_dict, load_state_dict
+from se_plugins.converters import PLAIN_PEERS, SOURCE_ARCHS, ConversionError, convert_state_dict, load_state_dict
 from se_plugins.registry import MODELS
 
 from helpers import REPO
@@ -70,7 +70,7 @@ def run_cli(*args: str) -> int:
 
 
 CASES = [(source, arch) for source in ('timm', 'pretrainedmodels', 'mmpretrain')
-         for arch in SOURCE_ARCHS[source]]
+         for arch in SOURCE_ARCHS[source] if (source, arch) not in PLAIN_PEERS]
 
 
 @pytest.mark.parametrize('source, arch', CASES, ids=[f'{s}-{a}' for s, a in CASES])
@@ -100,6 +100,61 @@ def test_converted_weights_give_the_peers_logits(source, arch, tmp_path):
         expected, actual = peer_logits(source, peer, x), ours(x, mode='tensor')
     assert expected.abs().max() > 1e-2  # the comparison is not between two vanishing outputs
     assert (actual - expected).abs().max() <= 1e-4
+
+
+def build_plain_peer(source: str, arch: str) -> nn.Module:
+    if source == 'mmpretrain':  # mmpretrain's ShuffleNet 1x (g = 3) classifier
+        return build_classifier(dict(type='mmpretrain.ShuffleNetV1', groups=3), 1000, 960)
+    return build_peer(source, arch)
+
+
+@pytest.mark.parametrize('source, arch', sorted(PLAIN_PEERS), ids=[f'{s}-{a}' for s, a in sorted(PLAIN_PEERS)])
+def test_a_plain_peers_weights_load_into_its_se_network(source, arch, tmp_path):
+    """Every tensor of the peer lands in the SE network; with SE off it gives the peer's logits; the SE
+    layers come freshly initialised and are listed."""
+    size = 299 if arch == 'inception_resnet_v2' else 224
+    peer = randomize(build_plain_peer(source, arch), size)
+    src, dst = tmp_path / 'peer.pth', tmp_path / 'converted.pth'
+    torch.save(peer.state_dict(), src)
+    assert run_cli(str(src), str(dst), '--from', source, '--arch', arch) == 0
+    checkpoint = torch.load(dst, weights_only=True)
+    meta, state_dict = checkpoint['meta'], checkpoint['state_dict']
+    backbone_cfg = meta['backbone_cfg']
+    feat_channels = PLAIN_PEERS[(source, arch)].feat_channels
+    se_net = build_classifier(backbone_cfg, meta['num_classes'], feat_channels)
+    load_checkpoint(se_net, str(dst), strict=True, logger='silent')  # every tensor, the SE layers included
+    se_keys = [k for k in se_net.state_dict() if '.se.' in k]
+    assert meta['initialised'] == sorted(se_keys) and len(se_keys) > 0
+    plain = build_classifier(dict(backbone_cfg, with_se=False), meta['num_classes'], feat_channels)
+    plain.load_state_dict({k: v for k, v in state_dict.items() if k not in meta['initialised']}, strict=True)
+    plain.eval()
+    x = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        expected = peer(x, mode='tensor') if source == 'mmpretrain' else peer(x)
+        actual = plain(x, mode='tensor')
+    assert expected.abs().max() > 1e-2
+    assert (actual - expected).abs().max() <= 1e-4
+
+
+def test_plain_peers_normalisation_is_the_sources():
+    for source, arch in PLAIN_PEERS:
+        _, meta = convert_state_dict(build_plain_peer(source, arch).state_dict(), source, arch)
+        norm = meta['data_preprocessor']
+        if source == 'pretrainedmodels':
+            settings = pretrainedmodels.pretrained_settings[arch]['imagenet']
+            assert settings['input_space'] == 'BGR' and settings['input_range'] == [0, 255]
+            assert norm == dict(mean=settings['mean'], std=settings['std'], to_rgb=False)
+        elif source == 'timm':
+            cfg = timm.create_model(arch).pretrained_cfg
+            assert norm['to_rgb'] is True
+            assert norm['mean'] == pytest.approx([255 * m for m in cfg['mean']], abs=1e-3)
+            assert norm['std'] == pytest.approx([255 * s for s in cfg['std']], abs=1e-3)
+
+
+def test_a_plain_peer_with_the_wrong_arch_names_the_keys():
+    state_dict = timm.create_model('mobilenetv1_100').state_dict()
+    with pytest.raises(ConversionError, match='timm vgg16_bn weights do not fit .* missing keys: backbone.'):
+        convert_state_dict(state_dict, 'timm', 'vgg16_bn')
 
 
 def test_cadene_layout_is_reproduced_by_the_backbone_cfg():

@@ -38,12 +38,20 @@ class PaperRow:
             original release of SE-ResNet) or ``pytorch`` (on the 3x3 conv).
         paper_gflops: The paper's figure, or ``None`` where the paper gives none.
         note: Shown instead of a paper figure.
+        paper_params: The paper's parameter count in millions, where it gives one.
+        feat_channels: Channels of the backbone's last output, for the classifier's linear layer;
+            ``None``: the backbone classifies itself (VGG's fully connected layers).
+        input_size: Count this row at this input size instead of the table's (Inception-ResNet-v2,
+            which the paper trains and evaluates at 299x299).
     """
     name: str
     backbone: dict
     layout: str
     paper_gflops: Optional[float]
     note: str = ''
+    paper_params: Optional[float] = None
+    feat_channels: Optional[int] = 2048
+    input_size: Optional[int] = None
 
 
 def _rows() -> List[PaperRow]:
@@ -58,6 +66,28 @@ def _rows() -> List[PaperRow]:
         rows.append(PaperRow(f'ResNeXt-{depth} (32x4d)', dict(type='mmpretrain.ResNeXt', **resnext), 'pytorch', plain))
         rows.append(PaperRow(f'SE-ResNeXt-{depth} (32x4d)', dict(type='se_plugins.SEResNeXt', **resnext), 'pytorch',
                              se))
+    rows += [
+        PaperRow('VGG-16 (BN)', dict(type='mmpretrain.VGG', depth=16, norm_cfg=dict(type='BN'), num_classes=1000),
+                 'mmpretrain', 15.47, feat_channels=None),
+        PaperRow('SE-VGG-16 (BN)', dict(type='se_plugins.SEVGG', depth=16, num_classes=1000), 'mmpretrain', 15.48,
+                 feat_channels=None),
+        PaperRow('BN-Inception', dict(type='se_plugins.SEBNInception', with_se=False), 'pretrainedmodels', 2.03,
+                 feat_channels=1024),
+        PaperRow('SE-BN-Inception', dict(type='se_plugins.SEBNInception'), 'pretrainedmodels', 2.04,
+                 feat_channels=1024),
+        PaperRow('Inception-ResNet-v2', dict(type='se_plugins.SEInceptionResNetV2', with_se=False), 'timm', 11.75,
+                 feat_channels=1536, input_size=299),
+        PaperRow('SE-Inception-ResNet-v2', dict(type='se_plugins.SEInceptionResNetV2'), 'timm', 11.76,
+                 feat_channels=1536, input_size=299),
+        PaperRow('MobileNet', dict(type='se_plugins.SEMobileNetV1', with_se=False), 'timm', 0.569,
+                 paper_params=4.2, feat_channels=1024),
+        PaperRow('SE-MobileNet', dict(type='se_plugins.SEMobileNetV1'), 'timm', 0.572, paper_params=4.7,
+                 feat_channels=1024),
+        PaperRow('ShuffleNet (1x, g=3)', dict(type='mmpretrain.ShuffleNetV1', groups=3), 'mmpretrain', 0.140,
+                 paper_params=1.8, feat_channels=960),
+        PaperRow('SE-ShuffleNet (1x, g=3)', dict(type='se_plugins.SEShuffleNetV1', groups=3), 'mmpretrain', 0.142,
+                 paper_params=2.4, feat_channels=960),
+    ]
     rows.append(PaperRow('SENet-154', dict(type='se_plugins.SENet154'), 'pytorch', None,
                          'not in the paper\'s table'))
     rows.append(PaperRow('SE-ResNet-50', dict(type='se_plugins.SEResNet', depth=50), 'pytorch', None,
@@ -66,8 +96,10 @@ def _rows() -> List[PaperRow]:
 
 
 # The SE-ResNets of the paper put the stride on the first 1x1 conv (the Caffe release); its
-# ResNeXts, like SENet-154, on the grouped 3x3. The last row, SE-ResNet-50 with the stride on the
-# 3x3 (timm's, mmpretrain's and ours by default), shows what that layout costs.
+# ResNeXts, like SENet-154, on the grouped 3x3. The other networks are counted in the layout of the
+# peer whose weights they load (mmpretrain's VGG and ShuffleNetV1, Cadene's BN-Inception, timm's
+# Inception-ResNet-v2 and MobileNet). The last row, SE-ResNet-50 with the stride on the 3x3
+# (timm's, mmpretrain's and ours by default), shows what that layout costs.
 PAPER_TABLE: Tuple[PaperRow, ...] = tuple(_rows())
 
 
@@ -127,23 +159,27 @@ def measure(model: nn.Module, input_shape: Tuple[int, ...] = (1, 3, 224, 224)) -
         by_operator=dict(by_operator))
 
 
-def build_classifier(backbone: dict, num_classes: int = 1000, in_channels: int = 2048) -> nn.Module:
+def build_classifier(backbone: dict, num_classes: int = 1000, in_channels: Optional[int] = 2048) -> nn.Module:
     """An mmpretrain classifier on ``backbone``: global average pooling and one linear layer, as
     in the paper's networks.
 
     Args:
         backbone: The backbone config.
         num_classes: Classes of the linear layer.
-        in_channels: Channels of the backbone's last stage.
+        in_channels: Channels of the backbone's last stage; ``None``: the backbone classifies itself
+            (VGG with ``num_classes``), and the classifier adds no layer.
     """
     from mmengine.registry import DefaultScope
     from mmpretrain.registry import MODELS
 
+    loss = dict(type='CrossEntropyLoss')
+    if in_channels is None:
+        neck, head = None, dict(type='ClsHead', loss=loss)
+    else:
+        neck = dict(type='GlobalAveragePooling')
+        head = dict(type='LinearClsHead', num_classes=num_classes, in_channels=in_channels, loss=loss)
     with DefaultScope.overwrite_default_scope('mmpretrain'):
-        return MODELS.build(dict(
-            type='ImageClassifier', backbone=backbone, neck=dict(type='GlobalAveragePooling'),
-            head=dict(type='LinearClsHead', num_classes=num_classes, in_channels=in_channels,
-                      loss=dict(type='CrossEntropyLoss'))))
+        return MODELS.build(dict(type='ImageClassifier', backbone=backbone, neck=neck, head=head))
 
 
 def build_counted_model(cfg) -> Tuple[nn.Module, nn.Module, str]:
@@ -161,6 +197,10 @@ def build_counted_model(cfg) -> Tuple[nn.Module, nn.Module, str]:
     return model, model, 'the classifier'
 
 
+def _figure(value: float) -> str:
+    return f'{value:.2f}' if value >= 1 else f'{value:.3f}'  # as the paper prints them
+
+
 def paper_table(rows=PAPER_TABLE, input_shape: Tuple[int, ...] = (1, 3, 224, 224)) -> str:
     """The paper's complexity table recounted: one line per row, with the deviation from the paper.
 
@@ -168,15 +208,18 @@ def paper_table(rows=PAPER_TABLE, input_shape: Tuple[int, ...] = (1, 3, 224, 224
         rows: The models, by default :data:`PAPER_TABLE`.
         input_shape: The input shape; the paper's figures are for ``(1, 3, 224, 224)``.
     """
-    lines = ['| model | layout | params (M) | GFLOPs | paper GFLOPs | deviation | + BN | + pooling '
-             '| + SE element-wise |',
-             '|---|---|---:|---:|---:|---:|---:|---:|---:|']
+    lines = ['| model | layout | input | params (M) | paper params (M) | GFLOPs | paper GFLOPs | deviation '
+             '| + BN | + pooling | + SE element-wise |',
+             '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|']
     for row in rows:
-        cost = measure(build_classifier(row.backbone), input_shape)
+        shape = (*input_shape[:2], row.input_size, row.input_size) if row.input_size else input_shape
+        cost = measure(build_classifier(row.backbone, in_channels=row.feat_channels), shape)
         gflops = cost.paper_flops / 1e9
-        paper = f'{row.paper_gflops:.2f}' if row.paper_gflops is not None else row.note
+        paper = _figure(row.paper_gflops) if row.paper_gflops is not None else row.note
         deviation = (f'{100 * (gflops / row.paper_gflops - 1):+.2f} %' if row.paper_gflops is not None else '')
-        lines.append(f'| {row.name} | {row.layout} | {cost.params / 1e6:.2f} | {gflops:.3f} | {paper} | '
-                     f'{deviation} | {cost.norm_flops / 1e9:.3f} | {cost.pool_flops / 1e9:.4f} | '
-                     f'{cost.se_elementwise_flops / 1e9:.4f} |')
+        paper_params = f'{row.paper_params:g}' if row.paper_params is not None else ''
+        digits = 3 if gflops >= 1 else 5  # the mobile networks' deviations need the fourth and fifth
+        lines.append(f'| {row.name} | {row.layout} | {shape[2]}x{shape[3]} | {cost.params / 1e6:.2f} | '
+                     f'{paper_params} | {gflops:.{digits}f} | {paper} | {deviation} | {cost.norm_flops / 1e9:.3f} | '
+                     f'{cost.pool_flops / 1e9:.4f} | {cost.se_elementwise_flops / 1e9:.4f} |')
     return '\n'.join(lines)

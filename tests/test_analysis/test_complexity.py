@@ -2,6 +2,7 @@ import os.path as osp
 
 import pretrainedmodels
 import pytest
+import timm
 
 from se_plugins.analysis import PAPER_TABLE, build_classifier, measure, paper_table
 
@@ -13,28 +14,60 @@ def table():
     return paper_table()
 
 
-def test_every_paper_row_is_within_half_a_percent(table):
+def parse(table: str) -> dict:
     rows = {}
     for line in table.splitlines()[2:]:
         cells = [cell.strip() for cell in line.strip('|').split('|')]
-        rows[(cells[0], cells[1])] = cells
-    assert len(rows) == len(PAPER_TABLE) == 12
+        rows[(cells[0], cells[1])] = dict(zip(('input', 'params', 'paper_params', 'gflops', 'paper', 'deviation'),
+                                              cells[2:8]))
+    return rows
+
+
+# The rows whose layout is the paper's: within 0.5 % (the ResNets) or 1 % (the issue's target for the others).
+# Two are not: the paper's Inception-ResNet-v2 and ShuffleNet counts are not those of the peers' layouts
+# (timm's TF-slim Inception-ResNet-v2; mmpretrain's ShuffleNet, which is Megvii's reference, 138 MFLOPs).
+TOLERANCE = {'ResNet': 0.005, 'ResNeXt': 0.005, 'VGG-16': 0.01, 'BN-Inception': 0.01, 'MobileNet': 0.01}
+NOT_THE_PAPERS_LAYOUT = ('Inception-ResNet-v2', 'ShuffleNet')
+
+
+def test_every_paper_row_is_within_its_tolerance(table):
+    rows = parse(table)
+    assert len(rows) == len(PAPER_TABLE) == 22
     checked = 0
     for row in PAPER_TABLE:
         cells = rows[(row.name, row.layout)]
-        gflops = float(cells[3])
+        gflops = float(cells['gflops'])
         if row.paper_gflops is None:
-            assert cells[4] == row.note and cells[5] == ''
+            assert cells['paper'] == row.note and cells['deviation'] == ''
             continue
-        assert abs(gflops / row.paper_gflops - 1) < 0.005, cells
-        assert float(cells[5].rstrip(' %')) == pytest.approx(100 * (gflops / row.paper_gflops - 1), abs=0.02)
+        assert float(cells['deviation'].rstrip(' %')) == pytest.approx(100 * (gflops / row.paper_gflops - 1), abs=0.02)
+        if row.paper_params is not None:  # MobileNet and ShuffleNet: parameters within 0.1 M of the paper's
+            assert abs(float(cells['params']) - row.paper_params) < 0.1, cells
+        if any(name in row.name for name in NOT_THE_PAPERS_LAYOUT):
+            assert abs(gflops / row.paper_gflops - 1) > 0.01, 'now within 1 %: move it to TOLERANCE'
+            continue
+        tolerance = next(value for family, value in TOLERANCE.items() if family in row.name)
+        assert abs(gflops / row.paper_gflops - 1) < tolerance, cells
         checked += 1
-    assert checked == 10
+    assert checked == 16
     # SE costs what the paper says: +2.53 M parameters and a few MFLOPs on ResNet-50
-    assert float(rows[('SE-ResNet-50', 'caffe')][2]) == pytest.approx(28.09)
-    assert float(rows[('ResNet-50', 'caffe')][2]) == pytest.approx(25.56)
+    assert float(rows[('SE-ResNet-50', 'caffe')]['params']) == pytest.approx(28.09)
+    assert float(rows[('ResNet-50', 'caffe')]['params']) == pytest.approx(25.56)
     # the layout matters: the stride on the 3x3 costs 0.23 GFLOPs more (timm's seresnet50: 4.09)
-    assert float(rows[('SE-ResNet-50', 'pytorch')][3]) == pytest.approx(4.09, abs=0.005)
+    assert float(rows[('SE-ResNet-50', 'pytorch')]['gflops']) == pytest.approx(4.09, abs=0.005)
+    assert rows[('SE-Inception-ResNet-v2', 'timm')]['input'] == '299x299'
+
+
+@pytest.mark.parametrize('name, peer', [
+    ('SEInceptionResNetV2', lambda: timm.create_model('inception_resnet_v2')),
+    ('SEMobileNetV1', lambda: timm.create_model('mobilenetv1_100')),
+    ('SEBNInception', lambda: pretrainedmodels.bninception(pretrained=None)),
+])
+def test_the_plain_networks_count_is_the_peers(name, peer):
+    row = next(r for r in PAPER_TABLE if r.backbone == dict(type=f'se_plugins.{name}', with_se=False))
+    ours = measure(build_classifier(row.backbone, in_channels=row.feat_channels))
+    theirs = measure(peer())
+    assert ours.paper_flops == theirs.paper_flops and ours.params == theirs.params
 
 
 def test_the_count_equals_that_of_cadenes_caffe_style_port():

@@ -14,15 +14,16 @@ from helpers import REPO
 pytestmark = pytest.mark.slow
 
 # A detector that has learned nothing scores about 0 on this set (objects of 3 classes at random
-# places and sizes); COCO mAP@[.5:.95] >= 0.4 needs the right class and a box with IoU well above
-# 0.5 for most objects. The demo reaches 0.71 (mAP@0.5 1.0) here; the margin absorbs run-to-run
-# differences of CPU training.
-MIN_BBOX_MAP = 0.4
+# places and sizes); COCO mAP@[.5:.95] >= 0.3 needs the right class and a box with IoU well above
+# 0.5 for many objects. The test runs the demo on half its images for 4 of its 6 epochs (3.5 min
+# instead of 10): that reached 0.45 (mAP@0.5 0.91) here, the whole demo 0.68-0.71; the margin absorbs
+# run-to-run differences of CPU training.
+MIN_BBOX_MAP = 0.3
 
 
 def test_demo_trains_evaluates_and_draws(tmp_path):
-    result = subprocess.run([sys.executable, osp.join(REPO, 'tools', 'misc', 'demo.py'),
-                             '--work-dir', str(tmp_path)], capture_output=True, text=True, timeout=1500)
+    result = subprocess.run([sys.executable, osp.join(REPO, 'tools', 'misc', 'demo.py'), '--work-dir', str(tmp_path),
+                             '--num-train', '64', '--epochs', '4'], capture_output=True, text=True, timeout=1500)
     assert result.returncode == 0, result.stderr[-3000:]
     with open(tmp_path / 'demo_result.json') as f:
         summary = json.load(f)
@@ -31,6 +32,15 @@ def test_demo_trains_evaluates_and_draws(tmp_path):
     picture = cv2.imread(summary['picture'])
     assert picture is not None and picture.shape == (384, 384, 3)
     assert summary['detections_drawn'] >= 1
+    assert summary['checkpoint'].endswith('epoch_4.pth')  # the shorter schedule was run
+
+
+def test_demo_refuses_a_schedule_that_is_not_a_positive_number(tmp_path):
+    result = subprocess.run([sys.executable, osp.join(REPO, 'tools', 'misc', 'demo.py'), '--work-dir', str(tmp_path),
+                             '--epochs', '0'], capture_output=True, text=True)
+    assert result.returncode == 1 and result.stderr.strip().splitlines()[-1] == (
+        'error: --epochs must be a positive integer, got 0')
+    assert list(tmp_path.iterdir()) == []
 
 
 # mmdet's RegNetX-400MF with SE plugins, trained from scratch on half as many generated shapes as the demo

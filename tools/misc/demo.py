@@ -1,6 +1,6 @@
 """The CPU demo: Faster R-CNN with an SE-ResNet-50 FPN backbone, trained and evaluated end to end.
 
-    python tools/misc/demo.py [--work-dir work_dirs/demo]
+    python tools/misc/demo.py [--work-dir work_dirs/demo] [--num-train 128] [--epochs 6]
 
 It generates the COCO-format shapes set, trains configs/faster_rcnn/faster-rcnn_se-r50_fpn_cpu-demo_shapes.py
 on the CPU, evaluates with pycocotools (COCO bbox mAP), and draws the detections on a validation image.
@@ -17,7 +17,7 @@ from mmdet.registry import VISUALIZERS
 import se_plugins  # noqa: F401
 from se_plugins.datasets import make_coco_detection
 from se_plugins.engine import SERunner, load_config
-from se_plugins.utils import run_cli
+from se_plugins.utils import check_positive_int, run_cli
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(REPO, 'configs', 'faster_rcnn', 'faster-rcnn_se-r50_fpn_cpu-demo_shapes.py')
@@ -39,15 +39,23 @@ def draw_detections(config: str, checkpoint: str, image_path: str, out_file: str
 def main() -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--work-dir', default='work_dirs/demo')
+    parser.add_argument('--num-train', type=int, default=128, help='generated training images (a shorter look: 64)')
+    parser.add_argument('--epochs', type=int, default=6, help='training epochs; the lr drops by 10 before the last')
     args = parser.parse_args()
+    for name in ('num_train', 'epochs'):
+        check_positive_int(f'--{name.replace("_", "-")}', getattr(args, name))
     start = time.time()
     data_root = osp.join(args.work_dir, 'shapes_coco')
-    make_coco_detection(data_root, num_train=128, num_val=32, image_size=128)
+    make_coco_detection(data_root, num_train=args.num_train, num_val=32, image_size=128)
     print(f'[demo] generated the COCO-format shapes set in {data_root}')
 
     ann_file = osp.join(data_root, 'annotations', 'instances_val2017.json')
     cfg_options = {f'{split}_dataloader.dataset.data_root': data_root + '/' for split in ('train', 'val', 'test')}
     cfg_options.update({'val_evaluator.ann_file': ann_file, 'test_evaluator.ann_file': ann_file})
+    if args.epochs != 6:  # the config's schedule, for another length
+        cfg_options.update({'train_cfg.max_epochs': args.epochs, 'train_cfg.val_interval': args.epochs,
+                            'param_scheduler.1.end': args.epochs, 'param_scheduler.1.milestones': [args.epochs - 1],
+                            'default_hooks.checkpoint.interval': args.epochs})
     train_dir = osp.join(args.work_dir, 'train')
     SERunner.from_cfg(load_config(CONFIG, train_dir, cfg_options)).train()
     with open(osp.join(train_dir, 'last_checkpoint')) as f:

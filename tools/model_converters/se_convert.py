@@ -1,4 +1,4 @@
-"""Convert SE-ResNet / SE-ResNeXt / SENet-154 weights from timm, pretrainedmodels or mmpretrain.
+"""Convert SE weights, or a plain peer's into its SE network, from timm, pretrainedmodels or mmpretrain.
 
     python tools/model_converters/se_convert.py SRC DST --from {timm,pretrainedmodels,mmpretrain} [--arch NAME]
 
@@ -23,6 +23,8 @@ def main() -> dict:
     args = parser.parse_args()
     meta = convert_checkpoint(args.src, args.dst, args.source, args.arch)
     print(f'wrote {args.dst}: {args.source} {meta["arch"]}, {meta["num_classes"]} classes')
+    if meta.get('initialised'):
+        print(f'{len(meta["initialised"])} SE tensors are not in the source: freshly initialised')
     print('backbone_cfg =', json.dumps(meta['backbone_cfg']))
     print('data_preprocessor =', json.dumps(meta['data_preprocessor']))
     return meta

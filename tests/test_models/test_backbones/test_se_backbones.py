@@ -11,9 +11,9 @@ from se_plugins.models.layers import GATES, SqueezeExcitation
 from se_plugins.registry import MODELS
 from se_plugins.utils import InputError
 
+# The SE-ResNet family (tests/test_models/test_backbones/test_se_networks.py has the paper's other networks)
 ARCHS = [(name, depth) for name, cls in sorted(MODELS.module_dict.items())
-         if cls.__module__.startswith('se_plugins.models.backbones')
-         for depth in sorted(cls.arch_settings)]
+         if isinstance(cls, type) and issubclass(cls, ResNet) for depth in sorted(cls.arch_settings)]
 
 
 def build(name: str, depth: int, **kwargs) -> nn.Module:
