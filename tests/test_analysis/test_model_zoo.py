@@ -82,4 +82,4 @@ def test_config_folders_are_the_tasks(model_zoo):
     tasks = model_zoo['TASKS']
     assert folders == {task.folder for task in tasks}
     assert model_zoo['config_paths'](osp.join(REPO, 'configs'), tasks[0])[0] == \
-        'configs/imagenet/se-resnet101_8xb128-paper_in1k.py'
+        'configs/imagenet/se-bninception_8xb128-paper_in1k.py'

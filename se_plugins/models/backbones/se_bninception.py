@@ -1,10 +1,12 @@
 import warnings
 from collections import OrderedDict
 
+import torch
 import torch.nn as nn
 from mmcv.cnn import ConvModule
 
 from se_plugins.registry import MODELS
+from se_plugins.utils import InputError
 
 from .staged import SEConcat, StagedSEBackbone
 
@@ -39,6 +41,10 @@ class SEBNInception(StagedSEBackbone):
     ``tools/model_converters/se_convert.py``). The paper puts SE on all ten Inception modules, the
     two downsampling ones (3c, 4e) included; that reproduces its 2.03 -> 2.04 GFLOPs.
 
+    Input sides must be multiples of 32 (224, 256, ...): the downsampling modules join a stride-2 conv
+    and a ceil-mode max-pool, whose outputs have the same size at those inputs (as in the Caffe model);
+    other sizes end in one clear error.
+
     Stages: 0 = modules 3a-3b (320 channels, stride 8), 1 = 3c-4d (608, stride 16), 2 = 4e-5b
     (1024, stride 32); the stem is the 7x7 and 3x3 convs with their max-pools.
 
@@ -63,6 +69,13 @@ class SEBNInception(StagedSEBackbone):
         self.stages = nn.ModuleList(
             nn.Sequential(OrderedDict((f'inception_{name}', modules[name]) for name in stage)) for stage in STAGES)
         self._check_stages()
+
+    def forward(self, x: torch.Tensor) -> tuple:
+        if x.shape[-1] % 32 or x.shape[-2] % 32:
+            raise InputError(f'SEBNInception needs input sides that are multiples of 32 (224, 256, ...), got '
+                             f'{x.shape[-2]}x{x.shape[-1]}: its downsampling modules join a stride-2 conv and a '
+                             'ceil-mode max-pool, whose sizes agree at those')
+        return super().forward(x)
 
     def _conv(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1) -> ConvModule:
         with warnings.catch_warnings():  # the Caffe model's convs have biases before their BN, as mmcv warns

@@ -144,3 +144,11 @@ def test_bad_settings_fail_at_build_time_with_one_clear_error(name, kwargs, erro
     with pytest.raises(error) as info:
         build(name, **kwargs)
     assert isinstance(info.value, InputError) and message in str(info.value)
+
+
+def test_bn_inception_names_the_input_sizes_it_takes():
+    model = build('SEBNInception').eval()
+    with torch.no_grad():
+        assert model(torch.randn(1, 3, 96, 160))[0].shape == (1, 1024, 3, 5)
+        with pytest.raises(InputError, match='multiples of 32 .*, got 56x56'):
+            model(torch.randn(1, 3, 56, 56))
