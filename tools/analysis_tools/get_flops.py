@@ -5,7 +5,8 @@
 
 GFLOPs are multiply-adds of one forward pass, counted as the paper counts them (convolutions and
 fully connected layers) with mmengine's FlopAnalyzer; what the paper leaves out (BN, global
-pooling, the SE's squeeze and scale) is printed beside it. A detector's count is its backbone's.
+pooling, the SE's squeeze and scale) is printed beside it. A detector's count is its backbone's. In the
+table, Inception-ResNet-v2 is counted at 299x299, the size the paper trains it at, whatever --shape says.
 """
 import argparse
 
