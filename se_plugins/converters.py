@@ -214,8 +214,6 @@ def convert_plain(state_dict: Dict[str, torch.Tensor], source: str,
     peer = PLAIN_PEERS[(source, arch)]
     renamed = {}
     for key, value in state_dict.items():
-        if key.endswith('num_batches_tracked') and key.startswith(('classif', 'head', 'last_linear')):
-            continue
         new_key = peer.rename(key)
         renamed[new_key] = peer.tensor(new_key, value)
     backbone = MODELS.build(peer.backbone)

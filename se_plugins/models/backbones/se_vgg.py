@@ -68,11 +68,8 @@ class SEVGG(SEOptionsMixin, VGG):
         super()._freeze_stages()
         for stage in range(self.frozen_stages):
             for index in range(*self.range_sub_modules[stage]):
-                se = self.se[str(index)] if str(index) in self.se else None
-                if se is not None:
-                    se.eval()
-                    for param in se.parameters():
-                        param.requires_grad = False
+                if str(index) in self.se:  # the convs' SE blocks; the max-pool has none
+                    self.se[str(index)].eval().requires_grad_(False)
 
     def train(self, mode: bool = True) -> 'SEVGG':
         super().train(mode)
