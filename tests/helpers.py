@@ -15,6 +15,15 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 # Every config a user runs (the _base_ fragments are not), relative to the repository.
 CONFIGS = sorted(osp.relpath(p, REPO) for p in glob.glob(osp.join(REPO, 'configs', '**', '*.py'), recursive=True)
                  if '_base_' not in p)
+# The paper's networks beyond the ResNets, by registered name: (build arguments, number of SE blocks, output
+# channels per stage, input size for the tests).
+NETWORKS = {
+    'SEVGG': (dict(depth=16), 13, (64, 128, 256, 512, 512), 64),
+    'SEBNInception': (dict(), 10, (320, 608, 1024), 64),
+    'SEInceptionResNetV2': (dict(), 40, (320, 1088, 1536), 96),
+    'SEMobileNetV1': (dict(), 13, (64, 128, 256, 512, 1024), 64),
+    'SEShuffleNetV1': (dict(groups=3), 16, (240, 480, 960), 64),
+}
 
 
 class ToyModel(BaseModel):
@@ -59,3 +68,15 @@ class ToyDataset(Dataset):
         if self.labels:
             item['labels'] = torch.ones(1)
         return item
+
+
+def randomise_bn(model: nn.Module) -> None:
+    """Give every BN of ``model`` random running statistics and affine parameters (as a trained model has
+    them), so that folding them into the convs is visible in the outputs."""
+    generator = torch.Generator().manual_seed(1)
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.running_mean.copy_(torch.randn(module.num_features, generator=generator) * 0.1)
+            module.running_var.copy_(torch.rand(module.num_features, generator=generator) + 0.5)
+            module.weight.data.copy_(torch.rand(module.num_features, generator=generator) + 0.5)
+            module.bias.data.copy_(torch.randn(module.num_features, generator=generator) * 0.1)

@@ -197,6 +197,32 @@ def test_mim_runs_get_flops_on_a_user_config(installed):
     assert re.search(r'GFLOPs \(conv \+ fc, as the paper counts\): 4\.09\d', out), out
 
 
+def test_mim_exports_a_user_config_to_onnx_and_the_wheel_trains_with_the_fused_se(installed):
+    python, project = installed
+    with open(osp.join(project, 'my_deployed_classifier.py'), 'w') as f:
+        f.write("_base_ = 'se_plugins::imagenet/se-resnet50_8xb128-paper_in1k.py'\n"
+                "model = dict(head=dict(num_classes=10))\n")
+    out = succeeds(user_run(installed, '-m', 'mim', 'run', DISTRIBUTION, 'pytorch2onnx', 'my_deployed_classifier.py',
+                            '--out', 'exported/model.onnx', '--shape', '64'))
+    assert re.search(r'exported/model\.onnx: 1 outputs \(logits\), opset \d+, input images Nx3x64x64; onnxruntime '
+                     r'equals PyTorch within \d\.\de-\d\d on a batch of 2', out), out
+    assert osp.getsize(osp.join(project, 'exported', 'model.onnx')) > 1e6
+    script = textwrap.dedent('''
+        import torch
+        import se_plugins
+        from se_plugins.models.layers.fused_se import SEScaleAdd
+        from se_plugins.registry import MODELS
+        calls = []
+        apply = SEScaleAdd.apply
+        SEScaleAdd.apply = lambda *args: calls.append(1) or apply(*args)
+        model = MODELS.build(dict(type='SEResNet', depth=50)).train()
+        model(torch.randn(2, 3, 64, 64))[-1].sum().backward()
+        print(len(calls), 'fused SE blocks;', se_plugins.__file__)
+    ''')
+    out = succeeds(user_run(installed, '-c', script))
+    assert re.search(r'^16 fused SE blocks; .+/site-packages/se_plugins/__init__\.py$', out, re.M), out
+
+
 def test_mim_trains_on_two_cpu_processes_and_tests(installed, tmp_path):
     """``mim train --launcher pytorch --gpus 2`` runs our tools/train.py under torch.distributed.launch
     (gloo on this CPU), the config found by its name in the installed package; ``mim test`` evaluates."""

@@ -3,13 +3,13 @@ from typing import Optional, Sequence
 import torch
 import torch.nn as nn
 import torch.utils.checkpoint as cp
-from mmcv.cnn import fuse_conv_bn
 from mmpretrain.models.backbones.resnet import BasicBlock, Bottleneck, ResNet
 
 from se_plugins.registry import MODELS
 from se_plugins.utils import check_choice, check_per_stage
 
 from ..layers import SqueezeExcitation, check_se_options
+from .deploy import DeployMixin
 
 SE_PLACEMENTS = ('standard', 'pre', 'post', 'identity', 'after_3x3')
 STEM_POOLS = ('pytorch', 'caffe')
@@ -57,19 +57,29 @@ class SEBlockMixin:
         return self.se is not None and self.se_placement == placement
 
     def residual(self, x: torch.Tensor) -> torch.Tensor:
-        """The block's residual branch, without the SE module unless it sits inside it."""
+        """The block's residual branch up to its last conv: without the SE module unless it sits inside
+        it, and without the branch's last BN (:attr:`last_norm`)."""
+        raise NotImplementedError
+
+    @property
+    def last_norm(self) -> nn.Module:
+        """The BN that ends the residual branch."""
         raise NotImplementedError
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
 
         def _inner_forward(x: torch.Tensor) -> torch.Tensor:
             identity = x if self.downsample is None else self.downsample(x)
-            out = self.residual(self.se(x) if self._se_at('pre') else x)
+            branch = self.residual(self.se(x) if self._se_at('pre') else x)
+            no_drop_path = isinstance(self.drop_path, nn.Identity)
+            # Where the SE scales one of the two summed branches, scale and sum are one pass over the
+            # feature map (and, in training, one autograd function, with the branch's last BN when the
+            # SE follows it directly: SqueezeExcitation.scale_add).
+            if self._se_at('standard') and no_drop_path and not self.branch_relu:
+                return self.se.scale_add(branch, identity, norm=self.last_norm)
+            out = self.last_norm(branch)
             if self.branch_relu:
                 out = self.relu(out)
-            no_drop_path = isinstance(self.drop_path, nn.Identity)
-            # Where the SE scales one of the two summed branches, scale and sum are one pass over
-            # the feature map (torch.addcmul) instead of two.
             if self._se_at('standard') and no_drop_path:
                 out = self.se.scale_add(out, identity)
             elif self._se_at('identity') and no_drop_path:
@@ -79,7 +89,9 @@ class SEBlockMixin:
                     out = self.se(out)
                 elif self._se_at('identity'):
                     identity = self.se(identity)
-                out = self.drop_path(out) + identity
+                out = self.drop_path(out)
+                # in place, as mmpretrain's blocks sum, unless a ReLU kept ``out`` for its backward
+                out = out + identity if self.branch_relu else out.add_(identity)
             if self._se_at('post'):
                 out = self.se(out)
             return out
@@ -97,8 +109,11 @@ class SEBasicBlock(SEBlockMixin, BasicBlock):
     se_placements = tuple(p for p in SE_PLACEMENTS if p != 'after_3x3')
 
     def residual(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.relu(self.norm1(self.conv1(x)))
-        return self.norm2(self.conv2(out))
+        return self.conv2(self.relu(self.norm1(self.conv1(x))))
+
+    @property
+    def last_norm(self) -> nn.Module:
+        return self.norm2
 
 
 class SEBottleneck(SEBlockMixin, Bottleneck):
@@ -109,11 +124,15 @@ class SEBottleneck(SEBlockMixin, Bottleneck):
         out = self.relu(self.norm2(self.conv2(out)))
         if self._se_at('after_3x3'):
             out = self.se(out)
-        return self.norm3(self.conv3(out))
+        return self.conv3(out)
+
+    @property
+    def last_norm(self) -> nn.Module:
+        return self.norm3
 
 
 @MODELS.register_module()
-class SEResNet(ResNet):
+class SEResNet(DeployMixin, ResNet):
     """SE-ResNet backbone: mmpretrain's ResNet with SE modules in its residual blocks.
 
     All of mmpretrain's ResNet arguments apply (``out_indices``, ``frozen_stages``, ``norm_eval``,
@@ -178,19 +197,6 @@ class SEResNet(ResNet):
     def train(self, mode: bool = True) -> 'SEResNet':
         super().train(mode)
         return self  # mmpretrain's ResNet.train returns None, unlike nn.Module.train
-
-    def fuse(self) -> 'SEResNet':
-        """Deploy mode, for inference: fold every BN into the conv before it (mmcv's
-        ``fuse_conv_bn``, with the BN's running statistics) and switch to eval mode. The SE scale
-        is already fused with the residual sum (:meth:`SqueezeExcitation.scale_add`).
-
-        Returns:
-            This backbone, fused: its outputs equal the unfused model's in eval mode, to float
-            rounding.
-        """
-        self.eval()
-        fuse_conv_bn(self)
-        return self
 
     def make_res_layer(self, **kwargs) -> nn.Sequential:
         # ResNet.__init__ appends each stage's name to self.res_layers after building it, so its

@@ -10,10 +10,12 @@ from mmpretrain.models.backbones.base_backbone import BaseBackbone
 from se_plugins.utils import InputError
 
 from ..layers import SqueezeExcitation, check_se_options
+from .deploy import DeployMixin
 
 
-class SEOptionsMixin:
-    """The SE arguments every se_plugins backbone takes, and the one way its blocks build their SE.
+class SEOptionsMixin(DeployMixin):
+    """The SE arguments every se_plugins backbone takes, the one way its blocks build their SE, and
+    deploy mode (:meth:`~se_plugins.models.backbones.deploy.DeployMixin.fuse`).
 
     ``with_se=False`` builds the plain network: :meth:`make_se` returns ``nn.Identity`` (no parameters,
     no cost), so the plain network's state dict is the peer implementation's.

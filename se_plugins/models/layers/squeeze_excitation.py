@@ -6,6 +6,8 @@ from mmpretrain.models.utils import make_divisible
 
 from se_plugins.utils import InputError, check_choice, check_positive_int
 
+from .fused_se import GATE_FUNCTIONS, SEScaleAdd
+
 SQUEEZE_OPS = ('avg', 'max', 'avgmax')
 GATES = {
     'sigmoid': nn.Sigmoid,
@@ -13,6 +15,26 @@ GATES = {
     'tanh': nn.Tanh,
     'relu': nn.ReLU,
 }
+
+
+def _has_hooks(module: nn.Module) -> bool:
+    return bool(module._forward_hooks or module._forward_pre_hooks or module._backward_hooks
+                or module._backward_pre_hooks)
+
+
+def _global_hooks() -> bool:
+    hooks = nn.modules.module
+    return bool(hooks._global_forward_hooks or hooks._global_forward_pre_hooks or hooks._global_backward_hooks
+                or hooks._global_backward_pre_hooks)
+
+
+def _batch_norm_arguments(bn: nn.BatchNorm2d) -> tuple:
+    """What :class:`SEScaleAdd` takes of a BN, counting the batch as ``nn.BatchNorm2d.forward`` does."""
+    momentum = 0.0
+    if bn.training:
+        bn.num_batches_tracked.add_(1)
+        momentum = 1.0 / float(bn.num_batches_tracked) if bn.momentum is None else bn.momentum
+    return bn.weight, bn.bias, bn.running_mean, bn.running_var, bn.training, momentum, bn.eps
 
 
 def check_se_options(ratio: Optional[int], squeeze: str, gate: str, prefix: str = '') -> None:
@@ -78,6 +100,10 @@ class SqueezeExcitation(nn.Module):
         squeeze: Squeeze operator: ``'avg'``, ``'max'`` or ``'avgmax'``.
         gate: Excitation gate: ``'sigmoid'``, ``'hsigmoid'``, ``'tanh'`` or ``'relu'``.
         bias: Whether ``fc1`` and ``fc2`` have biases.
+
+    Attributes:
+        fused_backward: Let :meth:`scale_add` (and so ``forward``) run as one autograd function in
+            training (default ``True``); ``False`` keeps autograd on the submodules.
     """
 
     def __init__(self,
@@ -105,6 +131,7 @@ class SqueezeExcitation(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         self.fc2 = nn.Linear(squeeze_channels, channels, bias=bias)
         self.gate = GATES[gate]()
+        self.fused_backward = True
 
     @property
     def squeeze(self) -> str:
@@ -117,7 +144,7 @@ class SqueezeExcitation(nn.Module):
         return self.gate(self.fc2(z)[:, :, None, None])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.excite(x)
+        return self.scale_add(x)
 
     def _load_from_state_dict(self, state_dict: dict, prefix: str, *args, **kwargs) -> None:
         # fc1/fc2 weights saved as 1x1 convolutions, (C', C, 1, 1), are the same matrices.
@@ -127,7 +154,54 @@ class SqueezeExcitation(nn.Module):
                 state_dict[prefix + name] = weight.flatten(1)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
-    def scale_add(self, x: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
-        """``self(x) + other`` in one pass over the feature map (``torch.addcmul``): the SE scale
-        fused with a residual block's sum."""
-        return torch.addcmul(other, x, self.excite(x))
+    def scale_add(self,
+                  x: torch.Tensor,
+                  other: Optional[torch.Tensor] = None,
+                  norm: Optional[nn.Module] = None) -> torch.Tensor:
+        """``self(norm(x)) + other``: eq. (4) on the output of ``norm`` (``None``: on ``x``), then a
+        residual block's sum (``None``: none), in one pass over the feature map (``torch.addcmul``).
+
+        Where autograd records it (training), this runs as one autograd function,
+        :class:`~se_plugins.models.layers.fused_se.SEScaleAdd`, whose backward needs fewer passes over the
+        feature map and, with a BN ``norm``, keeps the BN's input instead of its output, unless
+        :meth:`fused_backward_applies` says otherwise (then the submodules run one by one).
+
+        Args:
+            x: The feature map ``U``, ``(N, C, H, W)`` (before ``norm``).
+            other: The tensor added to the scaled map (a residual block's identity), or ``None``.
+            norm: A BN applied to ``x`` first (the BN ending a residual branch), or ``None``.
+        """
+        if self.fused_backward_applies(x, norm):
+            norm_arguments = (None, ) * 4 + (False, 0.0, 0.0) if norm is None else _batch_norm_arguments(norm)
+            return SEScaleAdd.apply(x, other, *norm_arguments, self.fc1.weight, self.fc1.bias, self.fc2.weight,
+                                    self.fc2.bias, GATE_FUNCTIONS[type(self.gate)])
+        if norm is not None:
+            x = norm(x)
+        s = self.excite(x)
+        return x * s if other is None else torch.addcmul(other, x, s)
+
+    def fused_backward_applies(self, x: torch.Tensor, norm: Optional[nn.Module] = None) -> bool:
+        """Whether :meth:`scale_add` runs as one autograd function: autograd records it (not under
+        ``torch.no_grad``, some input or parameter requires grad), ``fused_backward`` is set (the
+        default), the squeeze is the paper's average, no ``torch.compile``, tracing or ONNX export is
+        running (they build their own graphs; under autocast it runs, its statistics in float32), the
+        submodules are the ones this class builds (not swapped by a quantisation or pruning tool) and no
+        hook is registered on this block, its submodules or ``norm`` (so hooks always see every step
+        run), and ``norm`` is ``None`` or a plain ``nn.BatchNorm2d`` with affine parameters and running
+        statistics (a SyncBN runs as itself)."""
+        if not (self.fused_backward and torch.is_grad_enabled() and self.pool.mode == 'avg'):
+            return False
+        if (torch.jit.is_scripting() or torch.jit.is_tracing() or torch.compiler.is_compiling()
+                or torch.onnx.is_in_onnx_export()):
+            return False
+        if not (type(self.fc1) is nn.Linear and type(self.fc2) is nn.Linear and type(self.relu) is nn.ReLU
+                and type(self.gate) in GATE_FUNCTIONS):
+            return False
+        modules = [self, self.pool, self.fc1, self.relu, self.fc2, self.gate]
+        if norm is not None:
+            if not (type(norm) is nn.BatchNorm2d and norm.affine and norm.track_running_stats):
+                return False
+            modules.append(norm)
+        if _global_hooks() or any(_has_hooks(module) for module in modules):
+            return False
+        return x.requires_grad or any(p.requires_grad for m in modules for p in m.parameters(recurse=False))

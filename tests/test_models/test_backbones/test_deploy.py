@@ -1,34 +1,12 @@
-"""The fast paths equal the straightforward forms: the SE scale fused with the residual sum
-(training and inference) and deploy mode (BN folded into the convs)."""
+"""Deploy mode (BN folded into the convs, channels-last weights) keeps every backbone's outputs; the SE's
+fused training form is tested in tests/test_models/test_layers/test_fused_se.py."""
 import pytest
 import torch
 import torch.nn as nn
 
-from se_plugins.models.layers import SqueezeExcitation
 from se_plugins.registry import MODELS
 
-
-def unfused_scale_add(self, x, other):
-    return self(x) + other  # eq. (4), then the block's sum: two passes
-
-
-@pytest.mark.parametrize('placement', ['standard', 'identity'])
-def test_fused_scale_add_equals_scale_then_add(placement, monkeypatch):
-    # in float64, so that the comparison sees the algebra (a bug is O(1)), not float32 rounding, which
-    # training-mode BN amplifies through 16 blocks to 1e-4
-    torch.manual_seed(0)
-    model = MODELS.build(dict(type='SEResNet', depth=50, se_placement=placement, zero_init_residual=False)).double()
-    x = torch.randn(2, 3, 64, 64, dtype=torch.float64)
-    fused_out = model(x)[-1]
-    fused_out.square().mean().backward()
-    fused_grads = {name: p.grad.clone() for name, p in model.named_parameters()}
-    model.zero_grad()
-    monkeypatch.setattr(SqueezeExcitation, 'scale_add', unfused_scale_add)
-    plain_out = model(x)[-1]
-    plain_out.square().mean().backward()
-    torch.testing.assert_close(fused_out, plain_out, rtol=1e-6, atol=1e-9)
-    for name, p in model.named_parameters():
-        torch.testing.assert_close(fused_grads[name], p.grad, rtol=1e-6, atol=1e-9, msg=name)
+from helpers import NETWORKS, randomise_bn
 
 
 def test_drop_path_keeps_the_unfused_form():
@@ -39,34 +17,52 @@ def test_drop_path_keeps_the_unfused_form():
     assert calls == [1]
 
 
-def randomise_bn(model: nn.Module) -> None:
-    generator = torch.Generator().manual_seed(1)
-    for module in model.modules():
-        if isinstance(module, nn.BatchNorm2d):
-            module.running_mean.copy_(torch.randn(module.num_features, generator=generator) * 0.1)
-            module.running_var.copy_(torch.rand(module.num_features, generator=generator) + 0.5)
-            module.weight.data.copy_(torch.rand(module.num_features, generator=generator) + 0.5)
-            module.bias.data.copy_(torch.randn(module.num_features, generator=generator) * 0.1)
-
-
 @pytest.mark.parametrize('cfg', [
     dict(type='SEResNet', depth=50),
     dict(type='SEResNet', depth=18),
     dict(type='SEResNeXt', depth=50, se_placement='after_3x3'),
     dict(type='SENet154'),
-], ids=['se-r50', 'se-r18', 'se-x50-after3x3', 'senet154'])
-def test_fuse_folds_every_bn_and_keeps_the_outputs(cfg):
-    model = MODELS.build(dict(cfg, out_indices=(0, 1, 2, 3)))
+    *[dict(type=name, **args, out_indices=tuple(range(len(channels))))
+      for name, (args, _, channels, _) in sorted(NETWORKS.items())],
+], ids=['se-r50', 'se-r18', 'se-x50-after3x3', 'senet154', *sorted(NETWORKS)])
+@pytest.mark.parametrize('channels_last', [True, False], ids=['channels-last', 'contiguous'])
+def test_fuse_folds_every_bn_and_keeps_the_outputs(cfg, channels_last):
+    cfg = dict(cfg) if 'out_indices' in cfg else dict(cfg, out_indices=(0, 1, 2, 3))
+    size = NETWORKS[cfg['type']][3] if cfg['type'] in NETWORKS else 64
+    model = MODELS.build(cfg)
     randomise_bn(model)
     model.eval()
-    x = torch.randn(2, 3, 64, 64)
+    x = torch.randn(2, 3, size, size)
     with torch.no_grad():
         expected = model(x)
-        assert model.fuse() is model and not model.training
+        assert model.fuse(channels_last=channels_last) is model and not model.training
         fused = model(x)
-    assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    assert all(conv.weight.is_contiguous(memory_format=torch.channels_last) == channels_last for conv in convs
+               if conv.weight.shape[2:] != (1, 1) and conv.weight.shape[1] > 1)  # else both layouts at once
+    left = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    assert not any(_follows_a_conv(model, bn) for bn in left)
+    assert not left or cfg['type'] in NETWORKS  # every BN of a ResNet follows a conv
     for out, ref in zip(fused, expected):
         torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-4)
+
+
+def _follows_a_conv(model: nn.Module, bn: nn.Module) -> bool:
+    """Whether ``bn`` comes right after a conv in its parent's modules (what mmcv's fuse_conv_bn folds)."""
+    for parent in model.modules():
+        children = list(parent.children())
+        for before, module in zip(children, children[1:]):
+            if module is bn and isinstance(before, nn.Conv2d):
+                return True
+    return False
+
+
+def test_deploy_mode_is_channels_last_by_default():
+    model = MODELS.build(dict(type='SEResNet', depth=50)).fuse()
+    assert model.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        out = model(torch.randn(1, 3, 64, 64))[-1]  # a contiguous input: the first conv converts it
+    assert out.is_contiguous(memory_format=torch.channels_last)
 
 
 @pytest.mark.parametrize('training', [False, True], ids=['eval', 'train'])

@@ -14,14 +14,7 @@ from se_plugins.models.layers import SqueezeExcitation
 from se_plugins.registry import MODELS
 from se_plugins.utils import InputError
 
-# name: (build arguments, number of SE blocks, output channels per stage, input size for the tests)
-NETWORKS = {
-    'SEVGG': (dict(depth=16), 13, (64, 128, 256, 512, 512), 64),
-    'SEBNInception': (dict(), 10, (320, 608, 1024), 64),
-    'SEInceptionResNetV2': (dict(), 40, (320, 1088, 1536), 96),
-    'SEMobileNetV1': (dict(), 13, (64, 128, 256, 512, 1024), 64),
-    'SEShuffleNetV1': (dict(groups=3), 16, (240, 480, 960), 64),
-}
+from helpers import NETWORKS
 
 
 def count(module: nn.Module) -> int:

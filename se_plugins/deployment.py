@@ -1,0 +1,149 @@
+"""Deploy mode's export: a classifier or a detector to ONNX, checked against PyTorch with onnxruntime.
+
+The exported graph takes a batch of normalised images, ``(N, 3, H, W)`` float32 (``images``; the batch is
+dynamic unless asked otherwise) and holds what a config's ``data_preprocessor`` does not: its mean, std and
+channel order are written into the ONNX file's metadata (``mean``, ``std``, ``to_rgb``), for the code that
+feeds it. A classifier's graph returns its logits (``logits``, ``(N, classes)``). A detector's graph is its
+dense part, as mmdet's ``mode='tensor'`` computes it up to the first data-dependent step: the backbone and
+neck features (``feat0`` ...) and the dense head's raw per-level outputs (``cls_score0`` ..., ``bbox_pred0``
+...; the RPN's for a two-stage detector). Box decoding, NMS and a two-stage detector's RoI head run in mmdet
+(``head.predict_by_feat`` on these outputs); they need mmcv's custom ops, which onnxruntime does not have.
+"""
+import json
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from se_plugins.utils import InputError
+
+OPSET = 18
+
+
+class ClassifierForExport(nn.Module):
+    """An mmpretrain classifier's logits from normalised images (its ``mode='tensor'`` forward)."""
+
+    def __init__(self, classifier: nn.Module) -> None:
+        super().__init__()
+        self.classifier = classifier
+
+    def output_names(self) -> List[str]:
+        return ['logits']
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.classifier(images, mode='tensor')
+
+
+class DetectorForExport(nn.Module):
+    """An mmdet detector's dense part: its features and its dense head's raw outputs, flat."""
+
+    def __init__(self, detector: nn.Module) -> None:
+        super().__init__()
+        self.detector = detector
+        self.head = detector.rpn_head if getattr(detector, 'with_rpn', False) else detector.bbox_head
+
+    def output_names(self, num_levels: int) -> List[str]:
+        return [f'{kind}{level}' for kind in ('feat', 'cls_score', 'bbox_pred') for level in range(num_levels)]
+
+    def forward(self, images: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        features = self.detector.extract_feat(images)
+        cls_scores, bbox_preds = self.head(features)[:2]
+        return (*features, *cls_scores, *bbox_preds)
+
+
+def for_export(model: nn.Module) -> nn.Module:
+    """The wrapper of ``model`` (an mmpretrain classifier or an mmdet detector) that export traces."""
+    if hasattr(model, 'extract_feat') and (hasattr(model, 'rpn_head') or hasattr(model, 'bbox_head')):
+        return DetectorForExport(model)
+    if hasattr(model, 'extract_feat') and hasattr(model, 'head'):
+        return ClassifierForExport(model)
+    raise InputError(f'cannot export a {type(model).__name__}: expected an mmpretrain classifier or an mmdet '
+                     f'detector')
+
+
+def preprocessing_metadata(data_preprocessor: Optional[dict]) -> Dict[str, str]:
+    """The normalisation a config's ``data_preprocessor`` applies, as ONNX metadata strings."""
+    cfg = data_preprocessor or {}
+    to_rgb = cfg.get('to_rgb', cfg.get('bgr_to_rgb', False))
+    return {'mean': json.dumps(list(cfg.get('mean', [0.0, 0.0, 0.0]))),
+            'std': json.dumps(list(cfg.get('std', [1.0, 1.0, 1.0]))),
+            'to_rgb': json.dumps(bool(to_rgb))}
+
+
+def export_onnx(model: nn.Module,
+                path: str,
+                input_shape: Sequence[int] = (1, 3, 224, 224),
+                opset: int = OPSET,
+                dynamic_batch: bool = True,
+                metadata: Optional[Dict[str, str]] = None) -> List[str]:
+    """Export ``model`` (a classifier, a detector, or a module mapping images to tensors) to ONNX.
+
+    Args:
+        model: The model, in the state to export (deploy mode: ``model.backbone.fuse()`` first).
+        path: The ``.onnx`` file to write.
+        input_shape: The example input's shape ``(N, 3, H, W)``; ``H`` and ``W`` are fixed in the graph.
+        opset: The ONNX opset.
+        dynamic_batch: Let the batch size vary (else it is ``N``).
+        metadata: Strings written into the file's ``metadata_props``.
+
+    Returns:
+        The names of the graph's outputs.
+    """
+    import onnx
+
+    module = model if not hasattr(model, 'extract_feat') else for_export(model)
+    module.eval()
+    images = torch.randn(*input_shape)
+    with torch.no_grad():
+        outputs = module(images)
+    outputs = outputs if isinstance(outputs, tuple) else (outputs, )
+    if isinstance(module, DetectorForExport):
+        names = module.output_names(len(outputs) // 3)
+    elif isinstance(module, ClassifierForExport):
+        names = module.output_names()
+    else:
+        names = [f'output{index}' for index in range(len(outputs))]
+    dynamic_axes = {name: {0: 'batch'} for name in ['images', *names]} if dynamic_batch else None
+    with torch.no_grad():
+        torch.onnx.export(module, (images, ), path, input_names=['images'], output_names=names,
+                          opset_version=opset, dynamic_axes=dynamic_axes, dynamo=False)
+    graph = onnx.load(path)
+    for key, value in (metadata or {}).items():
+        graph.metadata_props.add(key=key, value=value)
+    onnx.checker.check_model(graph)
+    onnx.save(graph, path)
+    return names
+
+
+def onnxruntime_session(path: str, threads: Optional[int] = None, spinning: bool = True):
+    """An onnxruntime CPU session on ``path``.
+
+    Args:
+        path: The ``.onnx`` file.
+        threads: Intra-op threads (default: onnxruntime's, one per core).
+        spinning: Let idle threads spin-wait for the next run (onnxruntime's default: lower latency, but
+            the spinning threads take the cores from whatever runs next in the process, e.g. when timing
+            other models beside it).
+    """
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    if not spinning:
+        options.add_session_config_entry('session.intra_op.allow_spinning', '0')
+    return onnxruntime.InferenceSession(path, options, providers=['CPUExecutionProvider'])
+
+
+def max_output_difference(path: str, model: nn.Module, images: torch.Tensor) -> float:
+    """The largest absolute difference between onnxruntime's outputs of ``path`` on ``images`` and the
+    PyTorch ``model``'s (the module that was exported, or the classifier or detector it wraps)."""
+    module = model if not hasattr(model, 'extract_feat') else for_export(model)
+    with torch.no_grad():
+        expected = module.eval()(images)
+    expected = expected if isinstance(expected, tuple) else (expected, )
+    got = onnxruntime_session(path).run(None, {'images': images.numpy()})
+    if len(got) != len(expected):
+        raise InputError(f'{path}: {len(got)} outputs, the model has {len(expected)}')
+    return max(float(np.abs(g - e.numpy()).max()) for g, e in zip(got, expected))
