@@ -4,6 +4,8 @@ import pytest
 import torch
 import torch.nn as nn
 
+from se_plugins.utils import InputError
+
 TOOL = 'analysis_tools/benchmark_backbone.py'
 
 
@@ -17,11 +19,11 @@ def saved_activation_bytes(tool_globals):
     return tool_globals(TOOL)['saved_activation_bytes']
 
 
-def test_models_are_timed_in_turn_every_round(interleaved):
+def test_models_are_timed_in_turn_every_round_each_round_starting_one_later(interleaved):
     calls = []
-    timings = interleaved({name: (lambda name=name: calls.append(name)) for name in 'abc'}, rounds=3, warmup=1)
-    assert calls == list('abc') + list('abc') * 3
-    assert all(len(t.seconds) == 3 and t.median >= 0 for t in timings.values())
+    timings = interleaved({name: (lambda name=name: calls.append(name)) for name in 'abc'}, rounds=4, warmup=1)
+    assert ''.join(calls) == 'abc' + 'abc' + 'bca' + 'cab' + 'abc'
+    assert all(len(t.seconds) == 4 and t.median >= 0 for t in timings.values())
 
 
 def test_saved_bytes_count_each_saved_storage_once_without_parameters(saved_activation_bytes):
@@ -35,20 +37,75 @@ def test_saved_bytes_count_each_saved_storage_once_without_parameters(saved_acti
 
 
 def test_the_tool_prints_every_model_and_the_ratios(capsys, run_tool):
-    lines = run_tool(TOOL, '--rounds', '1', '--settings', 'infer:1', 'train:2',
-                     '--size', '64', '--dtypes', 'bf16', '--channels-last', 'on', '--detection')
+    lines = run_tool(TOOL, '--rounds', '1', '--settings', 'infer:1', 'train:2', '--device', 'cpu',
+                     '--size', '64', '--dtypes', 'bf16', 'fp32', '--channels-last', 'on', '--detection')
     text = '\n'.join(lines)
     assert text in capsys.readouterr().out
-    assert re.search(r'^infer batch 1, bf16, channels_last on, 64x64, 1 rounds$', text, re.M)
+    assert re.search(r'^infer batch 1, bf16, channels_last on, 64x64, cpu, 1 rounds$', text, re.M)
+    target = r'\d+\.\d{3} \(target <= \d\.\d\d: (?:met|not met)\)'
     assert len(re.findall(r'^  SE cost \(SE-R50 / R50\):   ours \d+\.\d{3}   mmpretrain \d+\.\d{3}   timm \d+\.\d{3}$',
+                          text, re.M)) == 2  # inference, bf16 and fp32
+    assert len(re.findall(rf'^  SE cost \(SE-R50 / R50\):   ours {target}   ours with plain autograd \d+\.\d{{3}}   '
+                          r'mmpretrain \d+\.\d{3}   timm \d+\.\d{3}$', text, re.M)) == 2  # training
+    assert len(re.findall(rf'ours deploy / faster peer SE-R50: {target}   SE cost in deploy mode '
+                          r'\(SE-R50 / R50, both fused\): \d+\.\d{3}', text)) == 2
+    assert len(re.findall(r'^  deploy mode, channels-last \(its default\) / contiguous weights: \d+\.\d{3}$', text,
+                          re.M)) == 2
+    # onnxruntime runs fp32 only
+    assert len(re.findall(rf'^  onnxruntime SE cost \(SE-R50 / R50, both exported in deploy mode\): {target}   '
+                          r'onnxruntime / eager, deploy SE-R50: \d+\.\d{3}$', text, re.M)) == 1
+    assert len(re.findall(rf'^  ours SE-R50 / best peer SE-R50: {target}   fused / plain autograd: \d+\.\d{{3}}$',
                           text, re.M)) == 2
-    assert re.search(r'ours deploy / faster peer SE-R50: \d+\.\d{3}   SE cost in deploy mode '
-                     r'\(SE-R50 / R50, both fused\): \d+\.\d{3}', text)
     assert re.search(r'SE cost \(SE-R50-FPN / R50-FPN\): \d+\.\d{3}', text)
-    memory = dict(re.findall(r'^  (ours SE-R50(?: with_cp)?|ours R50 \(SE off\)) .* (\d+\.\d)$', text, re.M))
-    # the SE keeps its inputs for backward; with_cp keeps only each block's input
-    assert float(memory['ours SE-R50 with_cp']) < float(memory['ours R50 (SE off)']) < float(memory['ours SE-R50'])
+    fp32_train = text[text.index('train batch 2, fp32'):]
+    memory = dict(re.findall(r'^  (ours SE-R50(?: with_cp| plain autograd)?|ours R50 \(SE off\)) .* (\d+\.\d)$',
+                             fp32_train, re.M))
+    # the fused SE keeps (N, C) vectors; with autograd on its submodules, it keeps each block's branch output;
+    # with_cp keeps only each block's input
+    assert float(memory['ours SE-R50 with_cp']) < float(memory['ours R50 (SE off)']) <= float(
+        memory['ours SE-R50']) < float(memory['ours SE-R50 plain autograd'])
+    saved = re.search(rf'saved for backward, SE-R50 / R50: ours ({target})   ours with plain autograd (\d\.\d+)',
+                      fp32_train)
+    assert float(saved.group(1).split()[0]) <= 1.05 < float(saved.group(2))
     assert float(re.search(r'with_cp / without: saved memory (\d\.\d+)', text).group(1)) < 0.5
+
+
+def test_on_a_gpu_times_are_cuda_events_around_each_call(tool_globals, monkeypatch):
+    tool = tool_globals(TOOL)
+    clock = {'now': 0.0}
+    log = []
+
+    class FakeEvent:  # a CUDA event that records the fake GPU clock
+        def __init__(self, enable_timing):
+            assert enable_timing
+            self.at = None
+
+        def record(self):
+            self.at = clock['now']
+            log.append('record')
+
+        def elapsed_time(self, end):
+            return (end.at - self.at) * 1e3  # ms, as CUDA events report
+
+    def gpu_work():  # 25 ms of GPU time, whatever the wall clock says
+        clock['now'] += 0.025
+        log.append('work')
+    monkeypatch.setattr(torch.cuda, 'Event', FakeEvent)
+    monkeypatch.setattr(torch.cuda, 'synchronize', lambda: log.append('sync'))
+    timings = tool['interleaved']({'model': gpu_work}, rounds=2, warmup=5, clock=tool['cuda_clock'])
+    assert timings['model'].seconds == pytest.approx([0.025, 0.025])
+    assert log[:5] == ['work'] * 5  # warm-up calls, untimed
+    assert log[5:] == ['sync', 'record', 'work', 'record', 'sync'] * 2
+
+
+def test_the_device_is_the_gpu_when_there_is_one(tool_globals, monkeypatch):
+    resolve_device = tool_globals(TOOL)['resolve_device']
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    assert resolve_device('auto').type == 'cpu'
+    with pytest.raises(InputError, match=r'--device cuda: no CUDA device is visible'):
+        resolve_device('cuda')
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    assert resolve_device('auto').type == 'cuda'
 
 
 def test_the_dataset_benchmark_builds_ours_and_the_peers_on_generated_lists(run_tool):

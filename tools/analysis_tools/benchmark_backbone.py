@@ -1,20 +1,29 @@
 """Speed and memory of our SE-ResNet-50 beside ResNet-50 and the peers' SE-ResNet-50, in one process.
 
     python tools/analysis_tools/benchmark_backbone.py [--rounds 9] [--settings infer:1 infer:32 train:16]
-        [--dtypes fp32 bf16] [--channels-last off on] [--detection] [--size 224] [--threads 2]
+        [--dtypes fp32 bf16 fp16] [--channels-last off on] [--device auto] [--detection] [--no-onnx]
+        [--size 224] [--threads 2]
 
-Every model is an ImageNet classifier (1000 classes) with random weights: ours (SE on, SE off,
-deploy mode, with_cp), mmpretrain's SEResNet/ResNet and timm's seresnet50/resnet50. In each
-setting (inference batch N or training step batch N; dtype; memory format) the models are timed
-interleaved, once per round; the tables give the median, min and max, and the ratios that matter.
-``--detection`` adds Faster R-CNN SE-R50-FPN vs R50-FPN training steps under mmdet (the CPU demo
-config, 128x128 generated images). Times are machine-dependent: compare ratios.
+Every model is an ImageNet classifier (1000 classes) with random weights: ours (SE on; SE on with autograd on
+its submodules instead of its fused backward; SE off; deploy mode, whose weights are channels-last by
+default, whatever --channels-last says of the others; with_cp), mmpretrain's SEResNet/ResNet and
+timm's seresnet50/resnet50, and, at inference, our deploy-mode SE-R50 and R50 exported to ONNX and run by
+onnxruntime (CPU only). In each setting (inference batch N or training step batch N; dtype; memory format)
+the models are timed interleaved, once per round; the tables give the median, min and max, and the ratios
+that matter, each beside its target. ``--detection`` adds Faster R-CNN SE-R50-FPN vs R50-FPN training steps
+under mmdet (the CPU demo config, 128x128 generated images). Times are machine-dependent: compare ratios.
 
 Timing one model after another lets the machine's state (other load, frequency, caches) drift
 between them; here every round times each model once, in turn, so drift hits all of them alike,
-and ratios of medians are what we report. Memory is the bytes of the tensors autograd saves for
+and ratios of medians are what we report. Each round starts one model later than the last, so that
+no model always runs first or after the same neighbour. Memory is the bytes of the tensors autograd saves for
 the backward pass of one training step (the activations, what ``with_cp`` trades for time),
 counted with ``torch.autograd.graph.saved_tensors_hooks``: exact and independent of the allocator.
+
+On a GPU (``--device cuda``, or ``auto`` when one is visible) the models and inputs move to it,
+``torch.backends.cudnn.benchmark`` is on, each model gets 5 warm-up calls, times are CUDA events around
+each call (synchronised), and ``--dtypes fp16``/``bf16`` run under CUDA autocast (AMP). This path has not
+run on a GPU here; on the CPU the tool is unchanged.
 """
 import argparse
 import contextlib
@@ -32,11 +41,21 @@ import torch.nn as nn
 
 import se_plugins  # noqa: F401
 from se_plugins.analysis import build_classifier
+from se_plugins.models.layers import SqueezeExcitation
 from se_plugins.utils import InputError, run_cli
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-DTYPES = {'fp32': torch.float32, 'bf16': torch.bfloat16}
+DTYPES = {'fp32': torch.float32, 'bf16': torch.bfloat16, 'fp16': torch.float16}
 NO_SE = (False, False, False, False)
+# The targets of the training-time SE and of deploy mode (issue 18); a ratio is printed beside its target.
+TARGETS = {
+    'train SE cost': 1.10,
+    'train ours / best peer': 0.95,
+    'train saved memory SE cost': 1.05,
+    'infer deploy / faster peer': 0.90,
+    'infer onnxruntime SE cost': 1.02,
+}
+ONNX_MODELS = ('onnxruntime SE-R50', 'onnxruntime R50')
 
 
 @dataclass
@@ -49,14 +68,44 @@ class Timing:
         return statistics.median(self.seconds)
 
 
+def wall_clock(function: Callable[[], None]) -> float:
+    """Seconds ``function`` takes, by the CPU's clock."""
+    start = time.perf_counter()
+    function()
+    return time.perf_counter() - start
+
+
+def cuda_clock(function: Callable[[], None]) -> float:
+    """Seconds ``function``'s GPU work takes: CUDA events around it, after the queue is drained."""
+    torch.cuda.synchronize()
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    function()
+    end.record()
+    torch.cuda.synchronize()
+    return start.elapsed_time(end) / 1e3
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto``: CUDA when a GPU is visible, else the CPU; ``cuda`` without one is an InputError."""
+    if name == 'auto':
+        name = 'cuda' if torch.cuda.is_available() else 'cpu'
+    if name == 'cuda' and not torch.cuda.is_available():
+        raise InputError('--device cuda: no CUDA device is visible (torch.cuda.is_available() is False)')
+    return torch.device(name)
+
+
 def step_function(model: nn.Module, mode: str, batch: int, size: int, dtype: torch.dtype,
-                  channels_last: bool) -> Callable[[], None]:
+                  channels_last: bool, device: torch.device = torch.device('cpu')) -> Callable[[], None]:
     """One inference forward (``mode='infer'``) or one training step (``'train'``: forward,
-    cross-entropy on random labels, backward) of a classifier ``model`` returning logits."""
+    cross-entropy on random labels, backward) of a classifier ``model`` returning logits, on ``device``
+    (under autocast for a ``dtype`` other than float32). With ``channels_last`` the model and the
+    images are converted to that layout; without, the images are contiguous and the model keeps its own."""
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
-    model = model.to(memory_format=memory_format)
-    images = torch.randn(batch, 3, size, size).to(memory_format=memory_format)
-    autocast = (torch.autocast('cpu', dtype=dtype) if dtype != torch.float32 else contextlib.nullcontext())
+    # without channels_last, each model keeps the layout it was built with (deploy mode's is channels-last)
+    model = model.to(device=device, memory_format=memory_format) if channels_last else model.to(device)
+    images = torch.randn(batch, 3, size, size).to(device=device, memory_format=memory_format)
+    autocast = (torch.autocast(device.type, dtype=dtype) if dtype != torch.float32 else contextlib.nullcontext())
     if mode == 'infer':
         model.eval()
 
@@ -65,7 +114,7 @@ def step_function(model: nn.Module, mode: str, batch: int, size: int, dtype: tor
                 model(images)
         return infer
     model.train()
-    labels = torch.randint(0, 10, (batch, ))
+    labels = torch.randint(0, 10, (batch, ), device=device)
 
     def train() -> None:
         with autocast:
@@ -75,17 +124,26 @@ def step_function(model: nn.Module, mode: str, batch: int, size: int, dtype: tor
     return train
 
 
-def interleaved(functions: Dict[str, Callable[[], None]], rounds: int, warmup: int = 1) -> Dict[str, Timing]:
-    """Time each function once per round, in turn, after ``warmup`` untimed calls each."""
+def onnxruntime_function(session, batch: int, size: int) -> Callable[[], None]:
+    """One inference of an onnxruntime ``session`` on a random batch."""
+    images = {'images': torch.randn(batch, 3, size, size).numpy()}
+    return lambda: session.run(None, images)
+
+
+def interleaved(functions: Dict[str, Callable[[], None]], rounds: int, warmup: int = 1,
+                clock: Callable[[Callable[[], None]], float] = wall_clock) -> Dict[str, Timing]:
+    """Time each function once per round, in turn, after ``warmup`` untimed calls each. Each round starts one
+    function later than the one before (round ``r`` starts at function ``r mod n``), so that no function
+    always runs first, or always right after the same one."""
     for function in functions.values():
         for _ in range(warmup):
             function()
     timings = {name: Timing() for name in functions}
-    for _ in range(rounds):
-        for name, function in functions.items():
-            start = time.perf_counter()
-            function()
-            timings[name].seconds.append(time.perf_counter() - start)
+    names = list(functions)
+    for round_index in range(rounds):
+        start = round_index % len(names)
+        for name in names[start:] + names[:start]:
+            timings[name].seconds.append(clock(functions[name]))
     return timings
 
 
@@ -106,6 +164,14 @@ def saved_activation_bytes(model: nn.Module, function: Callable[[], None]) -> in
     return sum(storages.values())
 
 
+def without_fused_backward(model: nn.Module) -> nn.Module:
+    """``model`` with every SE block's autograd on its submodules (``fused_backward = False``)."""
+    for module in model.modules():
+        if isinstance(module, SqueezeExcitation):
+            module.fused_backward = False
+    return model
+
+
 def classifiers() -> Dict[str, torch.nn.Module]:
     torch.manual_seed(0)
     models = {
@@ -116,33 +182,79 @@ def classifiers() -> Dict[str, torch.nn.Module]:
         'timm seresnet50': timm.create_model('seresnet50', pretrained=False),
         'timm resnet50': timm.create_model('resnet50', pretrained=False),
     }
+    models['ours SE-R50 plain autograd'] = without_fused_backward(copy.deepcopy(models['ours SE-R50']))
     for name in ('ours SE-R50', 'ours R50 (SE off)'):
         deploy = copy.deepcopy(models[name])
         deploy.backbone.fuse()
         models[name.replace(' (SE off)', '') + ' deploy'] = deploy
+    models['ours SE-R50 deploy contiguous'] = copy.deepcopy(models['ours SE-R50']).eval()
+    models['ours SE-R50 deploy contiguous'].backbone.fuse(channels_last=False)
     models['ours SE-R50 with_cp'] = build_classifier(dict(type='se_plugins.SEResNet', depth=50, with_cp=True))
     return models
+
+
+def onnxruntime_sessions(models: Dict[str, nn.Module], size: int, threads: int, work_dir: str) -> Dict[str, object]:
+    """Our deploy-mode SE-R50 and R50 exported to ONNX (dynamic batch) and loaded into onnxruntime."""
+    from se_plugins.deployment import export_onnx, onnxruntime_session
+
+    sessions = {}
+    for name, source in zip(ONNX_MODELS, ('ours SE-R50 deploy', 'ours R50 deploy')):
+        path = osp.join(work_dir, source.replace(' ', '_') + '.onnx')
+        export_onnx(copy.deepcopy(models[source]).to(memory_format=torch.contiguous_format), path,
+                    (1, 3, size, size))
+        sessions[name] = onnxruntime_session(path, threads, spinning=False)  # no spinning into the next model
+    return sessions
 
 
 def models_for(mode: str) -> List[str]:
     names = ['ours SE-R50', 'ours R50 (SE off)', 'mmpretrain SE-R50', 'mmpretrain R50', 'timm seresnet50',
              'timm resnet50']
-    return names + (['ours SE-R50 deploy', 'ours R50 deploy'] if mode == 'infer' else ['ours SE-R50 with_cp'])
-
-
-def ratio_lines(median: Dict[str, float], mode: str) -> List[str]:
-    lines = [f'  SE cost (SE-R50 / R50):   ours {median["ours SE-R50"] / median["ours R50 (SE off)"]:.3f}   '
-             f'mmpretrain {median["mmpretrain SE-R50"] / median["mmpretrain R50"]:.3f}   '
-             f'timm {median["timm seresnet50"] / median["timm resnet50"]:.3f}',
-             f'  ours SE-R50 / peers\' SE-R50:   / timm {median["ours SE-R50"] / median["timm seresnet50"]:.3f}   '
-             f'/ mmpretrain {median["ours SE-R50"] / median["mmpretrain SE-R50"]:.3f}']
-    fastest_peer = min(median['timm seresnet50'], median['mmpretrain SE-R50'])
     if mode == 'infer':
-        lines.append(f'  ours deploy / faster peer SE-R50: {median["ours SE-R50 deploy"] / fastest_peer:.3f}   '
-                     f'SE cost in deploy mode (SE-R50 / R50, both fused): '
-                     f'{median["ours SE-R50 deploy"] / median["ours R50 deploy"]:.3f}')
-    else:
-        lines.append(f'  with_cp / without: time {median["ours SE-R50 with_cp"] / median["ours SE-R50"]:.3f}')
+        return names + ['ours SE-R50 deploy', 'ours R50 deploy', 'ours SE-R50 deploy contiguous']
+    return names + ['ours SE-R50 plain autograd', 'ours SE-R50 with_cp']
+
+
+def against(value: float, target: str) -> str:
+    """``value`` with three decimals, beside its target and whether it meets it."""
+    limit = TARGETS[target]
+    return f'{value:.3f} (target <= {limit:.2f}: {"met" if value <= limit else "not met"})'
+
+
+def ratio_lines(median: Dict[str, float], mode: str, memory: Optional[Dict[str, int]] = None) -> List[str]:
+    ours_se_cost = median['ours SE-R50'] / median['ours R50 (SE off)']
+    peers_se_cost = (f'mmpretrain {median["mmpretrain SE-R50"] / median["mmpretrain R50"]:.3f}   '
+                     f'timm {median["timm seresnet50"] / median["timm resnet50"]:.3f}')
+    fastest_peer = min(median['timm seresnet50'], median['mmpretrain SE-R50'])
+    versus_peers = (f'  ours SE-R50 / peers\' SE-R50:   / timm {median["ours SE-R50"] / median["timm seresnet50"]:.3f}'
+                    f'   / mmpretrain {median["ours SE-R50"] / median["mmpretrain SE-R50"]:.3f}')
+    if mode == 'infer':
+        lines = [f'  SE cost (SE-R50 / R50):   ours {ours_se_cost:.3f}   {peers_se_cost}', versus_peers,
+                 f'  ours deploy / faster peer SE-R50: '
+                 f'{against(median["ours SE-R50 deploy"] / fastest_peer, "infer deploy / faster peer")}   '
+                 f'SE cost in deploy mode (SE-R50 / R50, both fused): '
+                 f'{median["ours SE-R50 deploy"] / median["ours R50 deploy"]:.3f}',
+                 f'  deploy mode, channels-last (its default) / contiguous weights: '
+                 f'{median["ours SE-R50 deploy"] / median["ours SE-R50 deploy contiguous"]:.3f}']
+        if all(name in median for name in ONNX_MODELS):
+            se_cost = median['onnxruntime SE-R50'] / median['onnxruntime R50']
+            lines.append(f'  onnxruntime SE cost (SE-R50 / R50, both exported in deploy mode): '
+                         f'{against(se_cost, "infer onnxruntime SE cost")}   onnxruntime / eager, deploy SE-R50: '
+                         f'{median["onnxruntime SE-R50"] / median["ours SE-R50 deploy"]:.3f}')
+        return lines
+    plain = median['ours SE-R50 plain autograd']
+    lines = [f'  SE cost (SE-R50 / R50):   ours {against(ours_se_cost, "train SE cost")}   '
+             f'ours with plain autograd {plain / median["ours R50 (SE off)"]:.3f}   {peers_se_cost}', versus_peers,
+             f'  ours SE-R50 / best peer SE-R50: '
+             f'{against(median["ours SE-R50"] / fastest_peer, "train ours / best peer")}   '
+             f'fused / plain autograd: {median["ours SE-R50"] / plain:.3f}',
+             f'  with_cp / without: time {median["ours SE-R50 with_cp"] / median["ours SE-R50"]:.3f}']
+    if memory:
+        se_memory = memory['ours SE-R50'] / memory['ours R50 (SE off)']
+        lines += [f'  saved for backward, SE-R50 / R50: ours {against(se_memory, "train saved memory SE cost")}   '
+                  f'ours with plain autograd {memory["ours SE-R50 plain autograd"] / memory["ours R50 (SE off)"]:.3f}'
+                  f'   mmpretrain {memory["mmpretrain SE-R50"] / memory["mmpretrain R50"]:.3f}   '
+                  f'timm {memory["timm seresnet50"] / memory["timm resnet50"]:.3f}',
+                  f'  with_cp / without: saved memory {memory["ours SE-R50 with_cp"] / memory["ours SE-R50"]:.3f}']
     return lines
 
 
@@ -155,32 +267,40 @@ def timing_rows(timings: Dict[str, Timing], width: int, extra: Optional[Dict[str
     return rows
 
 
-def benchmark_classifiers(args) -> List[str]:
+def benchmark_classifiers(args, device: torch.device) -> List[str]:
     models = classifiers()
+    clock, warmup = (cuda_clock, 5) if device.type == 'cuda' else (wall_clock, 1)
+    if device.type == 'cuda':
+        torch.backends.cudnn.benchmark = True
     out = []
-    for setting in args.settings:
-        mode, _, batch = setting.partition(':')
-        if mode not in ('infer', 'train') or not batch.isdigit():
-            raise InputError(f'--settings {setting!r}: expected infer:<batch> or train:<batch>')
-        for dtype_name in args.dtypes:
-            for channels_last in args.channels_last:
-                names = models_for(mode)
-                steps = {name: step_function(models[name], mode, int(batch), args.size, DTYPES[dtype_name],
-                                             channels_last == 'on') for name in names}
-                timings = interleaved(steps, args.rounds)
-                median = {name: timing.median for name, timing in timings.items()}
-                out.append(f'\n{mode} batch {batch}, {dtype_name}, channels_last {channels_last}, '
-                           f'{args.size}x{args.size}, {args.rounds} rounds')
-                memory = ({name: saved_activation_bytes(models[name], steps[name]) for name in names}
-                          if mode == 'train' else {})
-                rows = timing_rows(timings, 22, {name: f'  {m / 2**20:>10.1f}' for name, m in memory.items()})
-                out += [rows[0] + ('  saved for backward (MB)' if memory else ''), *rows[1:]]
-                out += ratio_lines(median, mode)
-                if memory:
-                    saved = memory['ours SE-R50 with_cp'] / memory['ours SE-R50']
-                    out.append(f'  with_cp / without: saved memory {saved:.3f}')
-                for model in models.values():
-                    model.to(memory_format=torch.contiguous_format)
+    with tempfile.TemporaryDirectory() as work_dir:
+        sessions = {}
+        if args.onnx and device.type == 'cpu' and any(s.startswith('infer') for s in args.settings):
+            sessions = onnxruntime_sessions(models, args.size, args.threads, work_dir)
+        for setting in args.settings:
+            mode, _, batch = setting.partition(':')
+            if mode not in ('infer', 'train') or not batch.isdigit():
+                raise InputError(f'--settings {setting!r}: expected infer:<batch> or train:<batch>')
+            for dtype_name in args.dtypes:
+                for channels_last in args.channels_last:
+                    names = models_for(mode)
+                    steps = {name: step_function(models[name], mode, int(batch), args.size, DTYPES[dtype_name],
+                                                 channels_last == 'on', device) for name in names}
+                    if mode == 'infer' and dtype_name == 'fp32':
+                        steps.update({name: onnxruntime_function(session, int(batch), args.size)
+                                      for name, session in sessions.items()})
+                    timings = interleaved(steps, args.rounds, warmup, clock)
+                    median = {name: timing.median for name, timing in timings.items()}
+                    out.append(f'\n{mode} batch {batch}, {dtype_name}, channels_last {channels_last}, '
+                               f'{args.size}x{args.size}, {device.type}, {args.rounds} rounds')
+                    memory = ({name: saved_activation_bytes(models[name], steps[name]) for name in names}
+                              if mode == 'train' else {})
+                    rows = timing_rows(timings, 26, {name: f'  {m / 2**20:>10.1f}' for name, m in memory.items()})
+                    out += [rows[0] + ('  saved for backward (MB)' if memory else ''), *rows[1:]]
+                    out += ratio_lines(median, mode, memory)
+                    for name, model in models.items():  # back to the layout each was built with
+                        model.to(memory_format=torch.channels_last if name.endswith(' deploy')
+                                 else torch.contiguous_format)
     return out
 
 
@@ -228,11 +348,17 @@ def main() -> List[str]:
     parser.add_argument('--channels-last', nargs='+', choices=['off', 'on'], default=['off'])
     parser.add_argument('--size', type=int, default=224, help='input height and width')
     parser.add_argument('--threads', type=int, default=torch.get_num_threads())
-    parser.add_argument('--detection', action='store_true', help='also Faster R-CNN training steps')
+    parser.add_argument('--device', choices=['auto', 'cpu', 'cuda'], default='auto',
+                        help='auto: the GPU when there is one')
+    parser.add_argument('--no-onnx', dest='onnx', action='store_false',
+                        help='leave out the onnxruntime models at inference (CPU only)')
+    parser.add_argument('--detection', action='store_true', help='also Faster R-CNN training steps (CPU)')
     args = parser.parse_args()
+    device = resolve_device(args.device)
     torch.set_num_threads(args.threads)
-    lines = [f'torch {torch.__version__}, {args.threads} threads']
-    lines += benchmark_classifiers(args)
+    where = torch.cuda.get_device_name(device) if device.type == 'cuda' else f'{args.threads} threads'
+    lines = [f'torch {torch.__version__}, {where}']
+    lines += benchmark_classifiers(args, device)
     if args.detection:
         lines += benchmark_detection(args)
     print('\n'.join(lines))
