@@ -33,7 +33,7 @@ import statistics
 import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 import timm
 import torch
@@ -267,6 +267,17 @@ def timing_rows(timings: Dict[str, Timing], width: int, extra: Optional[Dict[str
     return rows
 
 
+def parse_settings(settings: List[str]) -> List[Tuple[str, int]]:
+    """``['infer:1', 'train:16']`` as ``[('infer', 1), ('train', 16)]``; anything else is an InputError."""
+    parsed = []
+    for setting in settings:
+        mode, _, batch = setting.partition(':')
+        if mode not in ('infer', 'train') or not batch.isdigit() or int(batch) < 1:
+            raise InputError(f'--settings {setting!r}: expected infer:<batch> or train:<batch>, batch >= 1')
+        parsed.append((mode, int(batch)))
+    return parsed
+
+
 def benchmark_classifiers(args, device: torch.device) -> List[str]:
     models = classifiers()
     clock, warmup = (cuda_clock, 5) if device.type == 'cuda' else (wall_clock, 1)
@@ -277,17 +288,14 @@ def benchmark_classifiers(args, device: torch.device) -> List[str]:
         sessions = {}
         if args.onnx and device.type == 'cpu' and any(s.startswith('infer') for s in args.settings):
             sessions = onnxruntime_sessions(models, args.size, args.threads, work_dir)
-        for setting in args.settings:
-            mode, _, batch = setting.partition(':')
-            if mode not in ('infer', 'train') or not batch.isdigit():
-                raise InputError(f'--settings {setting!r}: expected infer:<batch> or train:<batch>')
+        for mode, batch in parse_settings(args.settings):
             for dtype_name in args.dtypes:
                 for channels_last in args.channels_last:
                     names = models_for(mode)
-                    steps = {name: step_function(models[name], mode, int(batch), args.size, DTYPES[dtype_name],
+                    steps = {name: step_function(models[name], mode, batch, args.size, DTYPES[dtype_name],
                                                  channels_last == 'on', device) for name in names}
                     if mode == 'infer' and dtype_name == 'fp32':
-                        steps.update({name: onnxruntime_function(session, int(batch), args.size)
+                        steps.update({name: onnxruntime_function(session, batch, args.size)
                                       for name, session in sessions.items()})
                     timings = interleaved(steps, args.rounds, warmup, clock)
                     median = {name: timing.median for name, timing in timings.items()}
@@ -355,6 +363,7 @@ def main() -> List[str]:
     parser.add_argument('--detection', action='store_true', help='also Faster R-CNN training steps (CPU)')
     args = parser.parse_args()
     device = resolve_device(args.device)
+    parse_settings(args.settings)  # bad settings end the run before anything is built
     torch.set_num_threads(args.threads)
     where = torch.cuda.get_device_name(device) if device.type == 'cuda' else f'{args.threads} threads'
     lines = [f'torch {torch.__version__}, {where}']
