@@ -121,9 +121,12 @@ def test_the_papers_other_networks_have_the_plain_gradients(name, monkeypatch):
 
 def test_se_plugin_in_mmdet_resnet_has_the_plain_gradients(monkeypatch):
     from mmdet.registry import MODELS as MMDET_MODELS
+    from mmengine.registry import DefaultScope
     torch.manual_seed(0)
-    model = MMDET_MODELS.build(dict(type='ResNet', depth=50, plugins=[dict(
-        cfg=dict(type='se_plugins.SEPlugin', ratio=16), stages=(True, ) * 4, position='after_conv3')])).double()
+    with DefaultScope.overwrite_default_scope('mmdet'):  # whatever scope an earlier test left current
+        model = MMDET_MODELS.build(dict(type='ResNet', depth=50, plugins=[dict(
+            cfg=dict(type='se_plugins.SEPlugin', ratio=16), stages=(True, ) * 4, position='after_conv3')]))
+    model.double()
     calls = count_fused_calls(monkeypatch)
     model.train()  # mmdet's ResNet.train returns None
     assert_fused_equals_plain(model, torch.randn(2, 3, 64, 64, dtype=torch.float64))
