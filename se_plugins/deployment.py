@@ -28,7 +28,7 @@ class ClassifierForExport(nn.Module):
         super().__init__()
         self.classifier = classifier
 
-    def output_names(self) -> List[str]:
+    def output_names(self, num_outputs: int) -> List[str]:
         return ['logits']
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -43,13 +43,19 @@ class DetectorForExport(nn.Module):
         self.detector = detector
         self.head = detector.rpn_head if getattr(detector, 'with_rpn', False) else detector.bbox_head
 
-    def output_names(self, num_levels: int) -> List[str]:
-        return [f'{kind}{level}' for kind in ('feat', 'cls_score', 'bbox_pred') for level in range(num_levels)]
+    def output_names(self, num_outputs: int) -> List[str]:
+        levels = range(num_outputs // 3)
+        return [f'{kind}{level}' for kind in ('feat', 'cls_score', 'bbox_pred') for level in levels]
 
     def forward(self, images: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         features = self.detector.extract_feat(images)
         cls_scores, bbox_preds = self.head(features)[:2]
         return (*features, *cls_scores, *bbox_preds)
+
+
+def _exported_module(model: nn.Module) -> nn.Module:
+    """What export traces for ``model``: its wrapper if it is a classifier or a detector, else itself."""
+    return for_export(model) if hasattr(model, 'extract_feat') else model
 
 
 def for_export(model: nn.Module) -> nn.Module:
@@ -92,18 +98,13 @@ def export_onnx(model: nn.Module,
     """
     import onnx
 
-    module = model if not hasattr(model, 'extract_feat') else for_export(model)
-    module.eval()
+    module = _exported_module(model).eval()
     images = torch.randn(*input_shape)
     with torch.no_grad():
         outputs = module(images)
     outputs = outputs if isinstance(outputs, tuple) else (outputs, )
-    if isinstance(module, DetectorForExport):
-        names = module.output_names(len(outputs) // 3)
-    elif isinstance(module, ClassifierForExport):
-        names = module.output_names()
-    else:
-        names = [f'output{index}' for index in range(len(outputs))]
+    names = (module.output_names(len(outputs)) if hasattr(module, 'output_names') else
+             [f'output{index}' for index in range(len(outputs))])
     dynamic_axes = {name: {0: 'batch'} for name in ['images', *names]} if dynamic_batch else None
     with torch.no_grad():
         torch.onnx.export(module, (images, ), path, input_names=['images'], output_names=names,
@@ -139,9 +140,8 @@ def onnxruntime_session(path: str, threads: Optional[int] = None, spinning: bool
 def max_output_difference(path: str, model: nn.Module, images: torch.Tensor) -> float:
     """The largest absolute difference between onnxruntime's outputs of ``path`` on ``images`` and the
     PyTorch ``model``'s (the module that was exported, or the classifier or detector it wraps)."""
-    module = model if not hasattr(model, 'extract_feat') else for_export(model)
     with torch.no_grad():
-        expected = module.eval()(images)
+        expected = _exported_module(model).eval()(images)
     expected = expected if isinstance(expected, tuple) else (expected, )
     got = onnxruntime_session(path).run(None, {'images': images.numpy()})
     if len(got) != len(expected):

@@ -9,11 +9,10 @@ import onnx
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.registry import DefaultScope
 
 from se_plugins.deployment import (OPSET, DetectorForExport, export_onnx, for_export, max_output_difference,
                                    onnxruntime_session)
-from se_plugins.engine import task_scope
+from se_plugins.engine import build_model
 from se_plugins.utils import InputError
 
 from helpers import REPO, randomise_bn
@@ -24,11 +23,7 @@ DETECTOR = 'configs/faster_rcnn/faster-rcnn_se-r50_fpn_cpu-demo_shapes.py'
 
 
 def build(config: str):
-    cfg = Config.fromfile(osp.join(REPO, config))
-    scope = task_scope(cfg)
-    with DefaultScope.overwrite_default_scope(scope):
-        from mmengine.registry import MODELS
-        return MODELS.build(dict(cfg.model, _scope_=scope)).eval()
+    return build_model(Config.fromfile(osp.join(REPO, config))).eval()
 
 
 def deployed(config: str):

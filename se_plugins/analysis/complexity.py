@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 from mmengine.analysis import FlopAnalyzer
 
-from se_plugins.engine import task_scope
+from se_plugins.engine import build_model, task_scope
 from se_plugins.models.layers import SqueezeExcitation
 
 # What the paper's figures count; other operators go to their own columns.
@@ -186,13 +186,8 @@ def build_counted_model(cfg) -> Tuple[nn.Module, nn.Module, str]:
     """A config's model (random weights), the part of it whose FLOPs we count, and what that part
     is: a classifier's whole model, or a detector's backbone (its FLOPs at 224x224 compare with
     the classification tables)."""
-    from mmengine.registry import DefaultScope
-
-    scope = task_scope(cfg)
-    with DefaultScope.overwrite_default_scope(scope):
-        from mmengine.registry import MODELS
-        model = MODELS.build(dict(cfg.model, _scope_=scope))
-    if scope == 'mmdet':
+    model = build_model(cfg)
+    if task_scope(cfg) == 'mmdet':
         return model, model.backbone, 'the detector\'s backbone'
     return model, model, 'the classifier'
 

@@ -1,6 +1,6 @@
 from .checkpoint import (AtomicCheckpointHook, ResumeError, capture_rng, checkpoint_problem, require_checkpoint,
                          resolve_resume, restore_rng, save_checkpoint_atomically)
-from .config_checks import task_scope
+from .config_checks import build_model, task_scope
 from .hooks import BadImagesHook, DistributedWeightCheckHook, FiniteLossHook, FuseConvBNHook, tensor_digest
 from .preemption import EpochBasedTrainLoop, PreemptionHook, prepare_training
 from .runner_setup import (SERunner, end_cpu_distributed, load_config, parse_tool_args,
@@ -10,6 +10,6 @@ __all__ = [
     'AtomicCheckpointHook', 'ResumeError', 'capture_rng', 'checkpoint_problem', 'require_checkpoint', 'resolve_resume',
     'restore_rng', 'save_checkpoint_atomically', 'EpochBasedTrainLoop', 'PreemptionHook', 'prepare_training',
     'BadImagesHook', 'DistributedWeightCheckHook', 'FiniteLossHook', 'FuseConvBNHook', 'tensor_digest',
-    'end_cpu_distributed', 'SERunner', 'load_config', 'parse_tool_args', 'task_scope',
+    'build_model', 'end_cpu_distributed', 'SERunner', 'load_config', 'parse_tool_args', 'task_scope',
     'run_leaving_nothing_on_early_failure', 'setup_cpu_distributed'
 ]

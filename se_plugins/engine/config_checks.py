@@ -30,6 +30,15 @@ def task_scope(cfg: Config) -> str:
     return 'mmdet' if cfg.get('default_scope') == 'mmdet' else 'mmpretrain'
 
 
+def build_model(cfg: Config) -> torch.nn.Module:
+    """A config's model with random weights, built by its task's library (:func:`task_scope`)."""
+    from mmengine.registry import DefaultScope
+
+    scope = task_scope(cfg)
+    with DefaultScope.overwrite_default_scope(scope):
+        return MODELS.build(dict(cfg.model, _scope_=scope))
+
+
 def _datasets(cfg: Config, splits: Sequence[str] = SPLITS) -> Iterator[Tuple[str, dict]]:
     """Each split's dataset config with its key, through dataset wrappers (``dataset=dict(dataset=...)``)."""
     for split in splits:

@@ -41,7 +41,7 @@ import torch.nn as nn
 
 import se_plugins  # noqa: F401
 from se_plugins.analysis import build_classifier
-from se_plugins.models.layers import SqueezeExcitation
+from se_plugins.models.layers import set_fused_backward
 from se_plugins.utils import InputError, run_cli
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -164,14 +164,6 @@ def saved_activation_bytes(model: nn.Module, function: Callable[[], None]) -> in
     return sum(storages.values())
 
 
-def without_fused_backward(model: nn.Module) -> nn.Module:
-    """``model`` with every SE block's autograd on its submodules (``fused_backward = False``)."""
-    for module in model.modules():
-        if isinstance(module, SqueezeExcitation):
-            module.fused_backward = False
-    return model
-
-
 def classifiers() -> Dict[str, torch.nn.Module]:
     torch.manual_seed(0)
     models = {
@@ -182,7 +174,7 @@ def classifiers() -> Dict[str, torch.nn.Module]:
         'timm seresnet50': timm.create_model('seresnet50', pretrained=False),
         'timm resnet50': timm.create_model('resnet50', pretrained=False),
     }
-    models['ours SE-R50 plain autograd'] = without_fused_backward(copy.deepcopy(models['ours SE-R50']))
+    models['ours SE-R50 plain autograd'] = set_fused_backward(copy.deepcopy(models['ours SE-R50']), False)
     for name in ('ours SE-R50', 'ours R50 (SE off)'):
         deploy = copy.deepcopy(models[name])
         deploy.backbone.fuse()

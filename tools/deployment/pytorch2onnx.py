@@ -17,11 +17,10 @@ import os.path as osp
 
 import torch
 from mmengine.config import Config
-from mmengine.registry import DefaultScope
 
 import se_plugins  # noqa: F401
 from se_plugins.deployment import OPSET, export_onnx, max_output_difference, preprocessing_metadata
-from se_plugins.engine import task_scope
+from se_plugins.engine import build_model
 from se_plugins.utils import InputError, MissingInputError, run_cli
 
 
@@ -43,10 +42,7 @@ def main() -> dict:
         raise InputError(f'--shape {" ".join(map(str, args.shape))}: expected a height and an optional width')
     height, width = (args.shape * 2)[:2]
     cfg = Config.fromfile(args.config)
-    scope = task_scope(cfg)
-    with DefaultScope.overwrite_default_scope(scope):
-        from mmengine.registry import MODELS
-        model = MODELS.build(dict(cfg.model, _scope_=scope))
+    model = build_model(cfg)
     if args.checkpoint is not None:
         from mmengine.runner import load_checkpoint
         load_checkpoint(model, args.checkpoint, map_location='cpu')

@@ -19,17 +19,10 @@ statistics); its backward, written out here, equals PyTorch's to float rounding 
 from typing import Optional, Tuple
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
 Tensor = torch.Tensor
-GATE_FUNCTIONS = {
-    nn.Sigmoid: 'sigmoid',
-    nn.Hardsigmoid: 'hsigmoid',
-    nn.Tanh: 'tanh',
-    nn.ReLU: 'relu',
-}
 
 
 def _gate(v: Tensor, gate: str) -> Tensor:

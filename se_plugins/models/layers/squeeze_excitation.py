@@ -6,7 +6,7 @@ from mmpretrain.models.utils import make_divisible
 
 from se_plugins.utils import InputError, check_choice, check_positive_int
 
-from .fused_se import GATE_FUNCTIONS, SEScaleAdd
+from .fused_se import SEScaleAdd
 
 SQUEEZE_OPS = ('avg', 'max', 'avgmax')
 GATES = {
@@ -15,6 +15,7 @@ GATES = {
     'tanh': nn.Tanh,
     'relu': nn.ReLU,
 }
+GATE_NAMES = {gate: name for name, gate in GATES.items()}  # what SEScaleAdd takes for each gate module
 
 
 def _has_hooks(module: nn.Module) -> bool:
@@ -35,6 +36,15 @@ def _batch_norm_arguments(bn: nn.BatchNorm2d) -> tuple:
         bn.num_batches_tracked.add_(1)
         momentum = 1.0 / float(bn.num_batches_tracked) if bn.momentum is None else bn.momentum
     return bn.weight, bn.bias, bn.running_mean, bn.running_var, bn.training, momentum, bn.eps
+
+
+def set_fused_backward(model: nn.Module, enabled: bool) -> nn.Module:
+    """Set ``fused_backward`` of every :class:`SqueezeExcitation` in ``model`` (``False``: autograd on the
+    submodules, the plain form) and return ``model``."""
+    for module in model.modules():
+        if isinstance(module, SqueezeExcitation):
+            module.fused_backward = enabled
+    return model
 
 
 def check_se_options(ratio: Optional[int], squeeze: str, gate: str, prefix: str = '') -> None:
@@ -174,7 +184,7 @@ class SqueezeExcitation(nn.Module):
         if self.fused_backward_applies(x, norm):
             norm_arguments = (None, ) * 4 + (False, 0.0, 0.0) if norm is None else _batch_norm_arguments(norm)
             return SEScaleAdd.apply(x, other, *norm_arguments, self.fc1.weight, self.fc1.bias, self.fc2.weight,
-                                    self.fc2.bias, GATE_FUNCTIONS[type(self.gate)])
+                                    self.fc2.bias, GATE_NAMES[type(self.gate)])
         if norm is not None:
             x = norm(x)
         s = self.excite(x)
@@ -195,7 +205,7 @@ class SqueezeExcitation(nn.Module):
                 or torch.onnx.is_in_onnx_export()):
             return False
         if not (type(self.fc1) is nn.Linear and type(self.fc2) is nn.Linear and type(self.relu) is nn.ReLU
-                and type(self.gate) in GATE_FUNCTIONS):
+                and type(self.gate) in GATE_NAMES):
             return False
         modules = [self, self.pool, self.fc1, self.relu, self.fc2, self.gate]
         if norm is not None:

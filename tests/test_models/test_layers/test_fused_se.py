@@ -5,7 +5,7 @@ import torch
 import torch.nn as nn
 
 from se_plugins.models.backbones.se_resnet import SE_PLACEMENTS
-from se_plugins.models.layers import SqueezeExcitation
+from se_plugins.models.layers import set_fused_backward
 from se_plugins.models.layers.fused_se import SEScaleAdd
 from se_plugins.registry import MODELS
 
@@ -48,12 +48,6 @@ def count_fused_calls(monkeypatch) -> list:
     return calls
 
 
-def set_fused(model: nn.Module, fused: bool) -> None:
-    for module in model.modules():
-        if isinstance(module, SqueezeExcitation):
-            module.fused_backward = fused
-
-
 def step(model: nn.Module, x: torch.Tensor, forward=None):
     """A training step's outputs, parameter gradients and BN running statistics (``forward``: what runs
     the model, default the model itself)."""
@@ -68,10 +62,10 @@ def step(model: nn.Module, x: torch.Tensor, forward=None):
 
 def assert_fused_equals_plain(model: nn.Module, x: torch.Tensor) -> None:
     state = {k: v.clone() for k, v in model.state_dict().items()}
-    set_fused(model, True)
+    set_fused_backward(model, True)
     fused = step(model, x)
     model.load_state_dict(state)
-    set_fused(model, False)
+    set_fused_backward(model, False)
     plain = step(model, x)
     for got, expected in zip(fused[0], plain[0]):
         torch.testing.assert_close(got, expected, rtol=1e-7, atol=1e-10)
@@ -162,7 +156,7 @@ def test_under_autocast_the_fused_form_is_as_exact_as_the_plain_one(monkeypatch)
     def gradients(dtype, fused):
         block.load_state_dict(state)
         block.to(dtype)
-        set_fused(block, fused)
+        set_fused_backward(block, fused)
         block.zero_grad()
         inputs = x.to(dtype).requires_grad_()
         with torch.autocast('cpu', dtype=torch.bfloat16, enabled=dtype == torch.float32):
@@ -206,6 +200,6 @@ def test_the_se_adds_almost_nothing_to_what_backward_keeps(tool_globals):
     plain_r50 = saved(se_stages=(False, ) * 4)
     ours = saved()
     model = MODELS.build(dict(type='SEResNet', depth=50)).train()
-    set_fused(model, False)
+    set_fused_backward(model, False)
     plain_autograd = saved_activation_bytes(model, lambda: model(x)[-1].sum().backward())
     assert ours / plain_r50 <= 1.05 < plain_autograd / plain_r50
