@@ -1,6 +1,9 @@
 import os.path as osp
 import runpy
+import shutil
 import sys
+from pathlib import Path
+from typing import Iterator
 
 import pytest
 import torch
@@ -12,6 +15,18 @@ from helpers import REPO
 def _deterministic():
     torch.manual_seed(0)
     yield
+
+
+@pytest.fixture(scope='module')
+def module_tmp_path(request, tmp_path_factory) -> Iterator[Path]:
+    """A folder that one test module's tests share (generated data, a run they all read), removed when the
+    module is done unless one of its tests failed: ``tmp_path``'s rule in pytest.ini
+    (``tmp_path_retention_policy = failed``), so that the suite's checkpoints never pile up on the disk."""
+    failures_before = request.session.testsfailed
+    path = tmp_path_factory.mktemp(request.module.__name__.rsplit('.', 1)[-1])
+    yield path
+    if request.session.testsfailed == failures_before:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _load_tool(tool: str) -> dict:

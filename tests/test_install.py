@@ -51,9 +51,10 @@ def build(command: list, cwd: str) -> str:
 
 
 @pytest.fixture(scope='module')
-def distributions(tmp_path_factory):
+def distributions(module_tmp_path):
     """The sdist of a clean copy of the repository, and the wheel pip builds from that sdist."""
-    out = tmp_path_factory.mktemp('dist')
+    out = module_tmp_path / 'dist'
+    out.mkdir()
     clean = out / 'clone'
     build(['git', 'clone', '-q', '--no-hardlinks', REPO, str(clean)], cwd=str(out))
     for changed in subprocess.run(['git', 'ls-files', '-m', '-o', '--exclude-standard'], cwd=REPO,
@@ -75,10 +76,11 @@ def distributions(tmp_path_factory):
 
 
 @pytest.fixture(scope='module')
-def installed(distributions, tmp_path_factory):
+def installed(distributions, module_tmp_path):
     """A fresh venv with only the wheel installed (non-editable); the stack (torch, OpenMMLab, mim) is
     this environment's, seen through a .pth file that leaves out this repository's editable install."""
-    root = tmp_path_factory.mktemp('user')
+    root = module_tmp_path / 'user'
+    root.mkdir()
     venv = root / 'venv'
     build([sys.executable, '-m', 'venv', str(venv)], cwd=str(root))
     python = str(venv / 'bin' / 'python')

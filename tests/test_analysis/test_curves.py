@@ -26,9 +26,10 @@ class ToyMetric(BaseMetric):
 
 
 @pytest.fixture(scope='module')
-def work_dir(tmp_path_factory):
+def work_dir(module_tmp_path):
     """A real mmengine run: 3 epochs of 4 iterations, validated every epoch, logged to json and TensorBoard."""
-    work_dir = tmp_path_factory.mktemp('run')
+    work_dir = module_tmp_path / 'run'
+    work_dir.mkdir()
     loader = dict(dataset=ToyDataset(), sampler=dict(type='DefaultSampler', shuffle=False), batch_size=2,
                   num_workers=0)
     Runner(model=ToyModel(), work_dir=str(work_dir), experiment_name=f'curves_{time.time()}',

@@ -15,8 +15,8 @@ VAL_JSON = 'annotations/instances_val2017.json'
 
 
 @pytest.fixture(scope='module')
-def coco_root(tmp_path_factory):
-    return make_coco_detection(str(tmp_path_factory.mktemp('coco')), num_train=2, num_val=3, image_size=32)
+def coco_root(module_tmp_path):
+    return make_coco_detection(str(module_tmp_path / 'coco'), num_train=2, num_val=3, image_size=32)
 
 
 @pytest.fixture

@@ -91,8 +91,8 @@ def test_a_long_list_keeps_its_paths_and_a_few_bytes_an_entry(tmp_path):
 
 
 @pytest.fixture(scope='module')
-def places_root(tmp_path_factory):
-    return make_places365(str(tmp_path_factory.mktemp('places365')), num_classes=3, train_per_class=4,
+def places_root(module_tmp_path):
+    return make_places365(str(module_tmp_path / 'places365'), num_classes=3, train_per_class=4,
                           val_per_class=2, image_size=16)
 
 
@@ -137,8 +137,8 @@ def test_places365_serves_a_dataloader_with_workers(places_root):
 
 
 @pytest.fixture(scope='module')
-def imagenet_root(tmp_path_factory):
-    return make_imagenet(str(tmp_path_factory.mktemp('imagenet')), num_classes=3, train_per_class=3,
+def imagenet_root(module_tmp_path):
+    return make_imagenet(str(module_tmp_path / 'imagenet'), num_classes=3, train_per_class=3,
                          val_per_class=2, image_size=16)
 
 

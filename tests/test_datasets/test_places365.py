@@ -17,8 +17,8 @@ SHARED = osp.join(osp.dirname(__file__), '..', '..', '..', 'shared', 'data', 'pl
 
 
 @pytest.fixture(scope='module')
-def data_root(tmp_path_factory):
-    return make_places365(str(tmp_path_factory.mktemp('places365')), num_classes=3, train_per_class=2,
+def data_root(module_tmp_path):
+    return make_places365(str(module_tmp_path / 'places365'), num_classes=3, train_per_class=2,
                           val_per_class=1, image_size=16)
 
 

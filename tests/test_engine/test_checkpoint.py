@@ -59,8 +59,8 @@ def test_resume_falls_back_to_the_newest_complete_checkpoint(tmp_path):
 
 
 @pytest.fixture(scope='module')
-def places(tmp_path_factory):
-    return make_places365(str(tmp_path_factory.mktemp('places')), num_classes=2, train_per_class=8,
+def places(module_tmp_path):
+    return make_places365(str(module_tmp_path / 'places'), num_classes=2, train_per_class=8,
                           val_per_class=1, image_size=64)
 
 
@@ -100,9 +100,10 @@ default_hooks = dict(checkpoint=dict(by_epoch=False, interval=5))
 
 
 @pytest.fixture(scope='module')
-def uninterrupted(places, tmp_path_factory):
+def uninterrupted(places, module_tmp_path):
     """Final checkpoints of runs nobody stopped: 3 epochs; 10 iterations of an iteration-based loop."""
-    root = tmp_path_factory.mktemp('uninterrupted')
+    root = module_tmp_path / 'uninterrupted'
+    root.mkdir()
     iteration_config = root / 'iteration_based.py'
     iteration_config.write_text(ITERATION_CONFIG.format(config=CONFIG))
     subprocess.run(train_command(places, root / 'epochs'), check=True, capture_output=True, env=ENV, timeout=600)

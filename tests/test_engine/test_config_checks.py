@@ -16,8 +16,8 @@ COCO = osp.join(REPO, 'configs', 'faster_rcnn_se_r50_coco.py')
 
 
 @pytest.fixture(scope='module')
-def coco_root(tmp_path_factory):
-    return make_coco_detection(str(tmp_path_factory.mktemp('coco')), num_train=2, num_val=2, image_size=32)
+def coco_root(module_tmp_path):
+    return make_coco_detection(str(module_tmp_path / 'coco'), num_train=2, num_val=2, image_size=32)
 
 
 @pytest.mark.parametrize('path', CONFIGS)

@@ -36,8 +36,8 @@ def loader_options(data_root: str, batch_size: int) -> dict:
 
 
 @pytest.fixture(scope='module')
-def coco_root(tmp_path_factory):
-    return make_coco_detection(str(tmp_path_factory.mktemp('coco')), num_train=8, num_val=4, image_size=96)
+def coco_root(module_tmp_path):
+    return make_coco_detection(str(module_tmp_path / 'coco'), num_train=8, num_val=4, image_size=96)
 
 
 def detection_options(coco_root: str) -> dict:
@@ -252,8 +252,8 @@ IMAGENET = osp.join(REPO, 'configs', 'imagenet', 'se-resnet50_8xb128-paper_in1k.
 
 
 @pytest.fixture(scope='module')
-def places_root(tmp_path_factory):
-    return make_places365(str(tmp_path_factory.mktemp('places')), num_classes=2, train_per_class=2,
+def places_root(module_tmp_path):
+    return make_places365(str(module_tmp_path / 'places'), num_classes=2, train_per_class=2,
                           val_per_class=1, image_size=32)
 
 
