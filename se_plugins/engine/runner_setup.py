@@ -3,6 +3,7 @@ CPU-only distributed path."""
 import argparse
 import datetime
 import gc
+import inspect
 import logging
 import os
 import os.path as osp
@@ -15,6 +16,7 @@ import torch.distributed as dist
 from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
+from mmengine.registry import VISUALIZERS
 from mmengine.runner import Runner
 
 from se_plugins.utils import InputError, MissingInputError
@@ -106,7 +108,28 @@ class _CPUEnvironmentLabels(logging.Filter):
 
 
 class SERunner(Runner):
-    """mmengine's Runner, whose logged environment says CPU where there is no GPU (the tools' Runner)."""
+    """mmengine's Runner (the tools' Runner), whose logged environment says CPU where there is no GPU and
+    whose visualizer is always its own."""
+
+    def build_visualizer(self, visualizer=None):
+        """mmengine's, except that a run never takes over the visualizer of an earlier run in the process.
+
+        mmdet's configs name their visualizer ``'visualizer'``, and mmengine hands a second Runner of a
+        process (the Python API, a notebook, an in-process test) the first one's instance of that name, with
+        the first run's folder: the second run's config dump, scalars and pictures would land there (or fail
+        once that folder is gone). Such a run's visualizer is named after the run instead.
+        """
+        if isinstance(visualizer, dict) and 'name' in visualizer:
+            kind = visualizer.get('type', 'Visualizer')
+            if not inspect.isclass(kind):
+                with VISUALIZERS.switch_scope_and_registry(None) as registry:  # the run's default scope
+                    kind = registry.get(kind)
+            name, count = visualizer['name'], 0
+            while kind is not None and kind.check_instance_created(name):
+                count += 1
+                name = self.experiment_name if count == 1 else f'{self.experiment_name}_{count}'
+            visualizer = dict(visualizer, name=name)
+        return super().build_visualizer(visualizer)
 
     def build_logger(self, *args, **kwargs):
         logger = super().build_logger(*args, **kwargs)
