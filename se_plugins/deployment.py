@@ -54,8 +54,11 @@ class DetectorForExport(nn.Module):
 
 
 def _exported_module(model: nn.Module) -> nn.Module:
-    """What export traces for ``model``: its wrapper if it is a classifier or a detector, else itself."""
-    return for_export(model) if hasattr(model, 'extract_feat') else model
+    """What export traces for ``model``, in eval mode: its wrapper if it is a classifier or a detector, else
+    itself."""
+    module = for_export(model) if hasattr(model, 'extract_feat') else model
+    module.eval()  # not chained: some backbones' train() (mmpretrain's ResNet) return None
+    return module
 
 
 def for_export(model: nn.Module) -> nn.Module:
@@ -98,7 +101,7 @@ def export_onnx(model: nn.Module,
     """
     import onnx
 
-    module = _exported_module(model).eval()
+    module = _exported_module(model)
     images = torch.randn(*input_shape)
     with torch.no_grad():
         outputs = module(images)
@@ -141,7 +144,7 @@ def max_output_difference(path: str, model: nn.Module, images: torch.Tensor) -> 
     """The largest absolute difference between onnxruntime's outputs of ``path`` on ``images`` and the
     PyTorch ``model``'s (the module that was exported, or the classifier or detector it wraps)."""
     with torch.no_grad():
-        expected = _exported_module(model).eval()(images)
+        expected = _exported_module(model)(images)
     expected = expected if isinstance(expected, tuple) else (expected, )
     got = onnxruntime_session(path).run(None, {'images': images.numpy()})
     if len(got) != len(expected):

@@ -9,6 +9,7 @@ import onnx
 import pytest
 import torch
 from mmengine.config import Config
+from mmpretrain.registry import MODELS
 
 from se_plugins.deployment import (OPSET, DetectorForExport, export_onnx, for_export, max_output_difference,
                                    onnxruntime_session)
@@ -47,6 +48,21 @@ def test_classifier_exports_with_a_dynamic_batch_and_equals_pytorch(tmp_path):
         assert max_output_difference(path, model, images) <= 1e-4
     logits = onnxruntime_session(path).run(None, {'images': torch.randn(3, 3, 64, 64).numpy()})[0]
     assert logits.shape == (3, 1000)
+
+
+@pytest.mark.parametrize('backbone', [dict(type='mmpretrain.ResNet', depth=18, out_indices=(2, 3)),
+                                      dict(type='se_plugins.SEResNet', depth=18, out_indices=(2, 3))])
+def test_a_bare_backbone_exports_its_feature_maps(backbone, tmp_path):
+    """A module that maps images to tensors exports too, mmpretrain's ResNet among them (its train()
+    returns None, so export must not chain .eval())."""
+    torch.manual_seed(0)
+    model = MODELS.build(backbone)
+    randomise_bn(model)
+    model.train()
+    path = str(tmp_path / 'backbone.onnx')
+    assert export_onnx(model, path, (1, 3, 64, 64)) == ['output0', 'output1']
+    assert not model.training
+    assert max_output_difference(path, model, torch.randn(2, 3, 64, 64)) <= 1e-4
 
 
 def test_static_batch_export_refuses_another_batch(tmp_path):
