@@ -1,10 +1,14 @@
-"""What several test modules share: the repository's paths and a toy model and dataset for mmengine runs.
+"""What several test modules share: the repository's paths, a toy model and dataset for mmengine runs, and
+training runs of the tools on generated data.
 
 ``tests/`` is on ``sys.path`` (pytest puts a conftest's folder there), so tests import this as ``helpers``.
 """
 import glob
+import os
 import os.path as osp
-from typing import Optional
+import re
+import sys
+from typing import List, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -80,3 +84,66 @@ def randomise_bn(model: nn.Module) -> None:
             module.running_var.copy_(torch.rand(module.num_features, generator=generator) + 0.5)
             module.weight.data.copy_(torch.rand(module.num_features, generator=generator) + 0.5)
             module.bias.data.copy_(torch.randn(module.num_features, generator=generator) * 0.1)
+
+
+# ---- training runs of the tools, on the generated Places365 ---------------------------------------------------
+PLACES_CONFIG = osp.join(REPO, 'configs', 'places365', 'se-resnet50_8xb32-scratch_places365.py')
+TRAIN_ENV = dict(os.environ, OMP_NUM_THREADS='1')
+# tools/train.py with PLACES_CONFIG as an iteration-based loop (10 iterations, a checkpoint every 5)
+ITERATION_CONFIG = """_base_ = {config!r}
+train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=10, val_interval=100)
+train_dataloader = dict(sampler=dict(type='InfiniteSampler', shuffle=True))
+default_hooks = dict(checkpoint=dict(by_epoch=False, interval=5))
+"""
+
+
+def train_options(data_root: str, epochs: Optional[int] = 3, **overrides) -> List[str]:
+    """``--cfg-options`` for PLACES_CONFIG on the generated Places365 (16 training images, batch 4 a process):
+    a narrow SE-ResNet-18 at 56x56, deterministic, no validation, one log line per iteration, no DataLoader
+    workers; ``overrides`` (``'key.name': value``) change or add settings. ``epochs=None``: the config's loop."""
+    values = {'train_cfg.max_epochs': epochs, 'train_cfg.val_interval': 10, 'randomness.seed': 0,
+              'randomness.deterministic': True, 'train_dataloader.dataset.pipeline.1.scale': 56,
+              'val_dataloader.dataset.pipeline.1.scale': 64, 'val_dataloader.dataset.pipeline.2.crop_size': 56,
+              'default_hooks.checkpoint.max_keep_ckpts': 2, 'default_hooks.logger.interval': 1,
+              'model.backbone.depth': 18, 'model.backbone.stem_channels': 16, 'model.backbone.base_channels': 16,
+              'model.head.in_channels': 128, 'model.head.num_classes': 2, 'val_evaluator.topk': (1, ),
+              'test_evaluator.topk': (1, )}
+    if epochs is None:  # a child config with a loop of its own
+        del values['train_cfg.max_epochs'], values['train_cfg.val_interval']
+    for split in ('train', 'val', 'test'):
+        values.update({f'{split}_dataloader.dataset.data_root': data_root, f'{split}_dataloader.batch_size': 4,
+                       f'{split}_dataloader.num_workers': 0, f'{split}_dataloader.persistent_workers': False})
+    values.update(overrides)
+    return ['--cfg-options', *[f'{key}={value}'.replace(' ', '') for key, value in values.items()]]
+
+
+def train_command(data_root: str, work_dir, *extra: str, config: str = PLACES_CONFIG, epochs: Optional[int] = 3,
+                  **overrides) -> List[str]:
+    """``tools/train.py`` with :func:`train_options`."""
+    return [sys.executable, osp.join(REPO, 'tools', 'train.py'), str(config), '--work-dir', str(work_dir), *extra,
+            *train_options(data_root, epochs, **overrides)]
+
+
+def torchrun_command(command: List[str], port: int, processes: int = 2) -> Tuple[List[str], dict]:
+    """A :func:`train_command` as ``processes`` gloo processes under torchrun (tools/dist_train.sh), and its
+    environment."""
+    env = dict(TRAIN_ENV, PATH=osp.dirname(sys.executable) + os.pathsep + os.environ['PATH'], PORT=str(port))
+    return ['bash', osp.join(REPO, 'tools', 'dist_train.sh'), command[2], str(processes), *command[3:]], env
+
+
+def checkpoint_weights(path) -> dict:
+    return torch.load(path, map_location='cpu', weights_only=False)['state_dict']
+
+
+def assert_same_weights(expected_path, actual_path) -> None:
+    """The two checkpoints hold bit-identical weights."""
+    expected, actual = checkpoint_weights(expected_path), checkpoint_weights(actual_path)
+    assert expected.keys() == actual.keys()
+    different = [key for key in expected if not torch.equal(expected[key], actual[key])]
+    assert not different, f'{len(different)} tensors differ, e.g. {different[:3]}'
+
+
+def logged_iterations(log_file) -> int:
+    """Training iterations the run has logged so far (one log line per iteration)."""
+    text = log_file.read_text() if log_file.exists() else ''
+    return len(re.findall(r'(Epoch|Iter)\(train\) +\[', text))

@@ -15,7 +15,7 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
 import se_plugins  # noqa: F401
-from se_plugins.engine import task_scope
+from se_plugins.engine import require_checkpoint_fit, task_scope
 from se_plugins.utils import InputError, MissingInputError, run_cli
 
 
@@ -40,6 +40,7 @@ def classify(image: str, cfg: Config, checkpoint: str, topk: int = 5) -> List[Tu
     mmpretrain.utils.progress.disable_progress_bar = True  # one image: the bar would only clutter the output
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         inferencer = ImageClassificationInferencer(cfg, pretrained=checkpoint, device='cpu')
+        require_checkpoint_fit(inferencer.model, checkpoint, 'checkpoint')  # before a prediction is made
         if inferencer.classes is None:  # the checkpoint carries no dataset_meta
             inferencer.classes = class_names(cfg)
         scores = inferencer(image)[0]['pred_scores']
@@ -53,6 +54,7 @@ def detect(image: str, cfg: Config, checkpoint: str, out_dir: str, score_thr: fl
     from mmdet.apis import DetInferencer
 
     inferencer = DetInferencer(cfg, weights=checkpoint, device='cpu', show_progress=False)
+    require_checkpoint_fit(inferencer.model, checkpoint, 'checkpoint')  # before a prediction is made
     prediction = inferencer(image, out_dir=out_dir, no_save_pred=False, pred_score_thr=score_thr)['predictions'][0]
     classes = inferencer.model.dataset_meta['classes']
     boxes = [(classes[label], score, *box) for label, score, box in

@@ -5,8 +5,8 @@ import torch
 from mmengine.config import DictAction
 
 import se_plugins  # noqa: F401  (registers the se_plugins scope and the se_plugins:: config package)
-from se_plugins.engine import (end_cpu_distributed, load_config, parse_tool_args, prepare_training, resolve_resume,
-                               run_leaving_nothing_on_early_failure)
+from se_plugins.engine import (end_cpu_distributed, listen_for_stop_signals, load_config, parse_tool_args,
+                               prepare_training, resolve_resume, run_leaving_nothing_on_early_failure)
 from se_plugins.utils import InputError, run_cli
 
 
@@ -28,6 +28,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    listen_for_stop_signals()  # SIGTERM, SIGUSR1, Ctrl-C from now on: stop cleanly (see PreemptionHook)
     cfg = load_config(args.config, args.work_dir, args.cfg_options, args.launcher, args.data_root, args.ann_file,
                       args.strict_config)
     if args.amp:
@@ -45,7 +46,7 @@ def main() -> None:
     if args.resume is not None:
         cfg.load_from = resolve_resume(cfg.work_dir, args.resume)
         cfg.resume = cfg.load_from is not None  # a first launch with --resume starts from scratch
-    prepare_training(cfg)  # SIGTERM, SIGUSR1, Ctrl-C: checkpoint after the iteration, exit 75 (130)
+    prepare_training(cfg)  # checkpoint after the iteration on a stop signal, exit 75 (130); per-sample seeds
 
     def train(runner) -> None:
         if args.resume is not None and not cfg.resume:

@@ -1,14 +1,20 @@
-from .checkpoint import (AtomicCheckpointHook, ResumeError, capture_rng, checkpoint_problem, require_checkpoint,
-                         resolve_resume, restore_rng, save_checkpoint_atomically)
+from .checkpoint import (AtomicCheckpointHook, ResumeError, capture_rng, checkpoint_fit, checkpoint_problem,
+                         require_checkpoint, require_checkpoint_fit, resolve_resume, restore_rng,
+                         save_checkpoint_atomically)
 from .config_checks import build_model, task_scope
+from .data_loading import KeyedBatchSampler, SampleSeeded, quiet_workers, rebuild_loader, sample_seeded
 from .hooks import BadImagesHook, DistributedWeightCheckHook, FiniteLossHook, FuseConvBNHook, tensor_digest
-from .preemption import EpochBasedTrainLoop, PreemptionHook, prepare_training
+from .preemption import (STOP_SIGNALS, EpochBasedTrainLoop, IterBasedTrainLoop, PreemptionHook, StopSignals,
+                         listen_for_stop_signals, prepare_training)
 from .runner_setup import (SERunner, end_cpu_distributed, load_config, parse_tool_args,
-                           run_leaving_nothing_on_early_failure, setup_cpu_distributed)
+                           run_leaving_nothing_on_early_failure, setup_cpu_distributed, slurm_to_torch_environment)
 
 __all__ = [
-    'AtomicCheckpointHook', 'ResumeError', 'capture_rng', 'checkpoint_problem', 'require_checkpoint', 'resolve_resume',
-    'restore_rng', 'save_checkpoint_atomically', 'EpochBasedTrainLoop', 'PreemptionHook', 'prepare_training',
+    'AtomicCheckpointHook', 'ResumeError', 'capture_rng', 'checkpoint_fit', 'checkpoint_problem', 'require_checkpoint',
+    'require_checkpoint_fit', 'resolve_resume',
+    'restore_rng', 'save_checkpoint_atomically', 'EpochBasedTrainLoop', 'IterBasedTrainLoop', 'PreemptionHook',
+    'prepare_training', 'STOP_SIGNALS', 'StopSignals', 'listen_for_stop_signals', 'KeyedBatchSampler', 'SampleSeeded',
+    'quiet_workers', 'rebuild_loader', 'sample_seeded', 'slurm_to_torch_environment',
     'BadImagesHook', 'DistributedWeightCheckHook', 'FiniteLossHook', 'FuseConvBNHook', 'tensor_digest',
     'build_model', 'end_cpu_distributed', 'SERunner', 'load_config', 'parse_tool_args', 'task_scope',
     'run_leaving_nothing_on_early_failure', 'setup_cpu_distributed'

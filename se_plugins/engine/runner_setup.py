@@ -8,6 +8,7 @@ import logging
 import os
 import os.path as osp
 import shutil
+import subprocess
 import sys
 from typing import Callable, Optional, Sequence
 
@@ -21,7 +22,9 @@ from mmengine.runner import Runner
 
 from se_plugins.utils import InputError, MissingInputError
 
+from .checkpoint import require_checkpoint_fit
 from .config_checks import check_arguments, check_paths, point_at_data, unread_top_level_keys
+from .data_loading import end_quiet_workers, quiet_workers
 
 _started_gloo = False
 
@@ -131,6 +134,35 @@ class SERunner(Runner):
             visualizer = dict(visualizer, name=name)
         return super().build_visualizer(visualizer)
 
+    def train(self):
+        """mmengine's; a ``load_from`` checkpoint may leave the head out (fine-tuning); one resumed from must fit
+        entirely (:func:`~se_plugins.engine.checkpoint.require_checkpoint_fit`)."""
+        self._fine_tuning = True
+        try:
+            return super().train()
+        finally:
+            self._fine_tuning = False
+
+    def load_checkpoint(self, filename: str, *args, **kwargs):
+        """mmengine's, after checking that the checkpoint fits the model: entirely to test, validate or
+        predict; its backbone at least to fine-tune, with one line saying what was loaded."""
+        fine_tune = getattr(self, '_fine_tuning', False)
+        said = require_checkpoint_fit(self.model, filename, 'load_from' if fine_tune else 'checkpoint', fine_tune)
+        if fine_tune:
+            self.logger.info(said)
+        return super().load_checkpoint(filename, *args, **kwargs)
+
+    def resume(self, filename: str, *args, **kwargs):
+        """mmengine's, after checking that the checkpoint fits the model entirely."""
+        require_checkpoint_fit(self.model, filename, '--resume')
+        return super().resume(filename, *args, **kwargs)
+
+    @staticmethod
+    def build_dataloader(dataloader, seed: Optional[int] = None, diff_rank_seed: bool = False):
+        """mmengine's, with workers that survive the stop signals a job's processes receive and iterators that
+        leave the global random state alone (:func:`~se_plugins.engine.data_loading.quiet_workers`)."""
+        return quiet_workers(Runner.build_dataloader(dataloader, seed=seed, diff_rank_seed=diff_rank_seed), seed)
+
     def build_logger(self, *args, **kwargs):
         logger = super().build_logger(*args, **kwargs)
         if not torch.cuda.is_available() and not any(isinstance(f, _CPUEnvironmentLabels) for f in logger.filters):
@@ -204,6 +236,7 @@ def end_cpu_distributed(exit_code: int) -> None:
     """
     if not _started_gloo or exit_code not in (0, 75, 130) or not dist.is_initialized():
         return
+    end_quiet_workers()  # first: collecting a DataLoader iterator would wait on its workers; os._exit skips atexit
     gc.collect()  # the Runner's DDP wrapper and its reducer hold the group
     dist.barrier()  # no rank closes its connections while another may still be talking to it
     dist.destroy_process_group()
@@ -213,14 +246,34 @@ def end_cpu_distributed(exit_code: int) -> None:
     os._exit(exit_code)
 
 
+def slurm_to_torch_environment() -> None:
+    """Set torch.distributed's variables from a Slurm step's, as mmengine's ``slurm`` launcher does:
+    ``RANK`` = ``SLURM_PROCID``, ``WORLD_SIZE`` = ``SLURM_NTASKS``, ``LOCAL_RANK`` = ``SLURM_LOCALID``,
+    ``MASTER_ADDR`` = the first host of ``SLURM_NODELIST`` (unless set), ``MASTER_PORT`` (default 29500).
+    """
+    missing = [name for name in ('SLURM_PROCID', 'SLURM_NTASKS', 'SLURM_NODELIST') if name not in os.environ]
+    if missing:
+        raise InputError(f'--launcher slurm outside a Slurm job step ({", ".join(missing)} not set): start it '
+                         'with srun, e.g. tools/slurm_train.sh')
+    if 'MASTER_ADDR' not in os.environ:
+        hosts = subprocess.run(['scontrol', 'show', 'hostnames', os.environ['SLURM_NODELIST']], capture_output=True,
+                               text=True, check=True).stdout.split()
+        os.environ['MASTER_ADDR'] = hosts[0]
+    os.environ.setdefault('MASTER_PORT', '29500')
+    os.environ['WORLD_SIZE'] = os.environ['SLURM_NTASKS']
+    os.environ['RANK'] = os.environ['SLURM_PROCID']
+    os.environ['LOCAL_RANK'] = os.environ.get('SLURM_LOCALID', '0')
+
+
 def setup_cpu_distributed(cfg: Config) -> None:
     """Without CUDA, start torch.distributed with gloo and wrap the model in DDP on the CPU.
 
-    mmengine's ``pytorch`` launcher calls ``torch.cuda.set_device`` and gives DDP ``device_ids``,
-    which fails on a CPU-only machine. Here the process group is initialised from torchrun's
-    environment with gloo (and the collective timeout of ``env_cfg.dist_cfg.timeout``) before the
-    Runner starts (the Runner then skips its own initialisation), and DDP gets no ``device_ids``.
-    With CUDA, nothing changes.
+    mmengine's ``pytorch`` and ``slurm`` launchers call ``torch.cuda.set_device`` and give DDP
+    ``device_ids``, which fails on a CPU-only machine. Here the process group is initialised with gloo
+    (and the collective timeout of ``env_cfg.dist_cfg.timeout``) from torchrun's environment, or from
+    Slurm's (:func:`slurm_to_torch_environment`: the ranks, world size and master address mmengine
+    derives on GPUs), before the Runner starts (the Runner then skips its own initialisation), and DDP
+    gets no ``device_ids``. With CUDA, nothing changes.
     """
     if torch.cuda.is_available():
         return
@@ -228,9 +281,11 @@ def setup_cpu_distributed(cfg: Config) -> None:
         cfg.env_cfg.dist_cfg.backend = 'gloo'  # what a CPU run uses, and what its log then says
     if cfg.launcher == 'none':
         return
-    if cfg.launcher != 'pytorch':
-        raise InputError(f'--launcher {cfg.launcher} needs CUDA; on a CPU-only machine use '
-                         '--launcher pytorch with torchrun (gloo backend)')
+    if cfg.launcher not in ('pytorch', 'slurm'):
+        raise InputError(f'--launcher {cfg.launcher} needs CUDA; on a CPU-only machine use --launcher pytorch '
+                         '(torchrun) or slurm (srun), which run with the gloo backend')
+    if cfg.launcher == 'slurm':
+        slurm_to_torch_environment()
     if not dist.is_initialized():
         timeout = cfg.get('env_cfg', {}).get('dist_cfg', {}).get('timeout')  # seconds, as mmengine takes it
         timeouts = {} if timeout is None else dict(timeout=datetime.timedelta(seconds=timeout))

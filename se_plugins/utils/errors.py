@@ -65,8 +65,8 @@ def input_error_message(error: BaseException) -> str:
 
 def run_cli(main: Callable[[], object], on_exit: Optional[Callable[[int], None]] = None) -> NoReturn:
     """Run a tool's ``main()`` and exit: 0 if it returns; a :class:`StopRun`'s status with its one line
-    (``error: <message>``), or 1 with ``error: <message>`` for a ``FloatingPointError`` (a diverged
-    training).
+    (``error: <message>``), 1 with ``error: <message>`` for a ``FloatingPointError`` (a diverged
+    training), or 130 with ``stopped: interrupted (Ctrl-C)`` for a ``KeyboardInterrupt``.
 
     Args:
         main: The tool's main function.
@@ -75,6 +75,9 @@ def run_cli(main: Callable[[], object], on_exit: Optional[Callable[[int], None]]
     code = 0
     try:
         main()
+    except KeyboardInterrupt:  # Ctrl-C twice, or before training listens for it
+        print('stopped: interrupted (Ctrl-C)', file=sys.stderr)
+        code = 130
     except (StopRun, FloatingPointError) as error:
         prefix = error.prefix if isinstance(error, StopRun) else 'error: '
         print(f'{prefix}{input_error_message(error)}', file=sys.stderr)

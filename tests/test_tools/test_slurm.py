@@ -1,54 +1,258 @@
-"""tools/slurm_train.sh with stand-ins for srun and scontrol: the warning signal is asked for, every launch
-resumes, and a preempted run (status 75) requeues the job."""
+"""tools/slurm_train.sh and tools/slurm_test.sh on a real Slurm cluster (tests/slurm/cluster.sh: Debian's
+slurm-wlm, one node, started for this module and stopped after it), two CPU tasks a job, DataLoader workers on.
+
+Every way a cluster ends a job is applied to a job of its own, all jobs running side by side: a signal to the
+training step, to the batch shell, to both; a time limit with and without a warning signal; preemption by a
+higher-priority partition; ``scontrol requeue``; a signal before training starts; a plain ``scancel``. Each
+job (but the cancelled one) must end COMPLETED, after at least one requeue, with weights bit-identical to an
+uninterrupted job's. Training iterations sleep (tests/pacing.py), so that the events find a run in the
+phase they are meant for and the jobs leave the CPUs to each other.
+"""
+import os
 import os.path as osp
+import re
 import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import List, Optional
 
 import pytest
 
-from helpers import REPO
+from helpers import PLACES_CONFIG, REPO, assert_same_weights, train_options
+
+pytestmark = pytest.mark.slow
+
+CLUSTER = osp.join(REPO, 'tests', 'slurm', 'cluster.sh')
+# helpers.train_options' run (2 tasks x batch 4: 2 iterations an epoch; validation after each epoch, 4 iterations
+# a task), with DataLoader workers and iterations that sleep `pace` seconds
+CONFIG = f"""_base_ = {PLACES_CONFIG!r}
+custom_imports = dict(imports=['se_plugins', 'pacing'], allow_failed_imports=False)
+custom_hooks = [dict(type='se_plugins.FiniteLossHook'), dict(type='SyncBuffersHook'),
+                dict(type='PaceHook', seconds={{pace}})]
+"""
+OPTIONS = {'train_cfg.val_interval': 1, 'val_dataloader.batch_size': 1, 'train_dataloader.num_workers': 2,
+           'val_dataloader.num_workers': 2, 'test_dataloader.num_workers': 2,
+           'train_dataloader.persistent_workers': True, 'val_dataloader.persistent_workers': True}
+TERMINAL = ('COMPLETED', 'CANCELLED', 'FAILED', 'TIMEOUT', 'NODE_FAIL', 'OUT_OF_MEMORY', 'PREEMPTED', 'DEADLINE')
 
 
-@pytest.fixture
-def slurm(tmp_path):
-    """``slurm(status, **env)``: run slurm_train.sh where srun ends with ``status``; return its exit
-    status, srun's arguments and scontrol's (None if not called)."""
-    bin_dir = tmp_path / 'bin'
-    bin_dir.mkdir()
-    for tool, body in (('srun', 'echo "$@" > "$CALLS/srun"; exit "$SRUN_STATUS"'),
-                       ('scontrol', 'echo "$@" > "$CALLS/scontrol"')):
-        (bin_dir / tool).write_text(f'#!/usr/bin/env bash\n{body}\n')
-        (bin_dir / tool).chmod(0o755)
-
-    def run(status: int, **env):
-        environment = {'PATH': f'{bin_dir}:/usr/bin:/bin', 'CALLS': str(tmp_path), 'SRUN_STATUS': str(status),
-                       'SLURM_JOB_ID': '4242', **env}
-        result = subprocess.run(['bash', osp.join(REPO, 'tools', 'slurm_train.sh'), 'gpu', 'senet', 'cfg.py',
-                                 'work_dirs/x', '--auto-scale-lr'], env=environment, capture_output=True, text=True)
-        calls = {tool: (tmp_path / tool).read_text().split() if (tmp_path / tool).exists() else None
-                 for tool in ('srun', 'scontrol')}
-        return result.returncode, calls['srun'], calls['scontrol']
-    return run
+@dataclass
+class Scenario:
+    """A training job and what the cluster does to it: ``action`` (a command; ``{job}`` is the job id) once
+    ``trigger`` (a regular expression) appears in the job's output."""
+    sbatch: List[str] = field(default_factory=list)
+    pace: float = 1.0
+    trigger: Optional[str] = None
+    action: List[str] = field(default_factory=list)
+    options: dict = field(default_factory=dict)  # train.py's --cfg-options beyond OPTIONS
+    job: str = ''
+    fired: Optional[float] = None
+    state: str = ''
+    restarts: int = 0
+    output: str = ''
 
 
-def test_every_task_gets_the_warning_signal_and_every_launch_resumes(slurm):
-    status, srun, scontrol = slurm(0)
-    assert status == 0 and scontrol is None
-    assert '--signal=USR1@90' in srun and '--kill-on-bad-exit=1' in srun
-    assert srun[srun.index('cfg.py'):] == ['cfg.py', '--work-dir=work_dirs/x', '--launcher', 'slurm', '--resume',
-                                           '--auto-scale-lr']
+def scenarios() -> dict:
+    not_persistent = {'train_dataloader.persistent_workers': False, 'val_dataloader.persistent_workers': False}
+    return {
+        # the time limit's TERM, then KILL after KillWait=30 s: no warning signal
+        'time limit': Scenario(sbatch=['--time=1'], pace=4.0),
+        'time limit with sbatch --signal=USR1@1': Scenario(sbatch=['--time=1', '--signal=USR1@1'], pace=2.5),
+        'uninterrupted': Scenario(),
+        'scancel --signal=USR1 to the step, mid-epoch': Scenario(
+            trigger=r'Epoch\(train\) \[1\]\[1/2\]', action=['scancel', '--signal=USR1', '{job}'],
+            options=not_persistent),
+        'scancel --signal=USR1 --full during validation': Scenario(
+            trigger=r'Epoch\(val\) \[1\]\[2/4\]', action=['scancel', '--signal=USR1', '--full', '{job}']),
+        'scancel --signal=USR1 --batch (as sbatch --signal=B:USR1) at a checkpoint': Scenario(
+            trigger=r'Saving checkpoint at 1 epochs', action=['scancel', '--signal=USR1', '--batch', '{job}'],
+            options=not_persistent),
+        'scontrol requeue': Scenario(trigger=r'Epoch\(train\) \[2\]\[1/2\]', action=['scontrol', 'requeue', '{job}']),
+        'preemption': Scenario(
+            sbatch=['-p', 'spot'], trigger=r'Epoch\(train\) \[2\]\[1/2\]',
+            action=['sbatch', '-p', 'urgent', '-n', '1', '-o', '/dev/null', '--wrap', 'sleep 2']),
+        'scancel --signal=TERM at start-up': Scenario(
+            trigger=r'^\+ srun', action=['scancel', '--signal=TERM', '{job}']),
+        'scancel --signal=USR1 while the Runner is built': Scenario(
+            trigger=r'System environment:', action=['scancel', '--signal=USR1', '{job}']),
+        'scancel': Scenario(trigger=r'Epoch\(train\) \[1\]\[1/2\]', action=['scancel', '{job}']),
+    }
 
 
-def test_a_preempted_run_requeues_the_job(slurm):
-    status, _, scontrol = slurm(75)
-    assert status == 75 and scontrol == ['requeue', '4242']
+@dataclass
+class Cluster:
+    folder: str
+    env: dict
+
+    def run(self, *command: str) -> str:
+        return subprocess.run(command, env=self.env, capture_output=True, text=True, check=True, timeout=60).stdout
+
+    def job(self, job: str) -> dict:
+        text = self.run('scontrol', 'show', 'job', job)
+        return dict(re.findall(r'(\w+)=(\S*)', text))
 
 
-@pytest.mark.parametrize('status, env', [(1, {}), (75, {'REQUEUE': '0'}), (75, {'SLURM_JOB_ID': ''})])
-def test_failures_and_runs_outside_a_job_are_not_requeued(slurm, status, env):
-    code, _, scontrol = slurm(status, **env)
-    assert code == status and scontrol is None
+@pytest.fixture(scope='module')
+def cluster(module_tmp_path):
+    folder = str(module_tmp_path / 'slurm')
+    started = subprocess.run(['bash', CLUSTER, 'start', folder], capture_output=True, text=True, timeout=900)
+    assert started.returncode == 0, started.stderr[-3000:]
+    env = dict(os.environ, SLURM_CONF=osp.join(folder, 'slurm.conf'), OMP_NUM_THREADS='1',
+               PATH=osp.dirname(sys.executable) + os.pathsep + os.environ['PATH'],
+               PYTHONPATH=osp.join(REPO, 'tests'))  # tests/pacing.py
+    yield Cluster(folder, env)
+    subprocess.run(['bash', CLUSTER, 'stop', folder], capture_output=True, timeout=120)
 
 
-def test_the_signal_can_be_chosen(slurm):
-    _, srun, _ = slurm(0, SIGNAL='TERM@120')
-    assert '--signal=TERM@120' in srun
+def sbatch(cluster: Cluster, options: List[str], script: str, *args: str) -> str:
+    return cluster.run('sbatch', '--parsable', '-n', '2', '-c', '1', *options, osp.join(REPO, 'tools', script),
+                       *args).strip()
+
+
+@pytest.fixture(scope='module')
+def jobs(cluster, places, module_tmp_path):
+    """Submit every scenario's job at once, act on each when its trigger shows, wait until all have ended.
+    Meanwhile: tools/slurm_train.sh from a login node (srun makes the allocation) and, once the uninterrupted
+    job has its final checkpoint, tools/slurm_test.sh on it as an sbatch job."""
+    root = module_tmp_path / 'jobs'
+    runs = scenarios()
+    for number, (name, scenario) in enumerate(runs.items()):
+        work_dir = root / f'job{number}'
+        work_dir.mkdir(parents=True)
+        (work_dir / 'config.py').write_text(CONFIG.format(pace=scenario.pace))
+        scenario.job = sbatch(
+            cluster, ['--requeue', '--open-mode=append', '-J', f'scenario{number}', '-o', str(work_dir / 'slurm.out'),
+                      *scenario.sbatch], 'slurm_train.sh', 'main', f'scenario{number}', str(work_dir / 'config.py'),
+            str(work_dir), *train_options(places, **{**OPTIONS, **scenario.options}))
+    login = root / 'login'
+    login.mkdir()
+    (login / 'config.py').write_text(CONFIG.format(pace=1.0))
+    login_env = dict(cluster.env, GPUS='2', GPUS_PER_NODE='0', CPUS_PER_TASK='1', SIGNAL='USR1@60')
+    with open(login / 'out.log', 'w') as log:
+        from_login_node = subprocess.Popen(
+            ['bash', osp.join(REPO, 'tools', 'slurm_train.sh'), 'main', 'login', str(login / 'config.py'), str(login),
+             *train_options(places, **OPTIONS)], stdout=log, stderr=subprocess.STDOUT, env=login_env)
+    reference = root / f'job{list(runs).index("uninterrupted")}'
+    test_job = None
+    deadline = time.time() + 900
+    pending = dict(runs)
+    while (pending or test_job is None or cluster.job(test_job)['JobState'] not in TERMINAL) \
+            and time.time() < deadline:
+        for name, scenario in list(pending.items()):
+            output = output_of(root, runs, name)
+            if scenario.trigger and scenario.fired is None and re.search(scenario.trigger, output, re.M):
+                cluster.run(*[part.format(job=scenario.job) for part in scenario.action])
+                scenario.fired = time.time()
+            info = cluster.job(scenario.job)
+            if info.get('JobState') in TERMINAL:
+                scenario.state, scenario.restarts = info['JobState'], int(info['Restarts'])
+                del pending[name]
+        if test_job is None and 'uninterrupted' not in pending and (reference / 'epoch_3.pth').exists():
+            test_job = sbatch(cluster, ['-o', str(root / 'test.out')], 'slurm_test.sh', 'main', 'test',
+                              str(reference / 'config.py'), str(reference / 'epoch_3.pth'),
+                              *train_options(places, **OPTIONS),
+                              '--work-dir', str(root / 'test'))
+        time.sleep(0.2)
+    assert not pending, f'still running after 15 min: {sorted(pending)}'
+    from_login_node.wait(timeout=300)
+    for scenario_name, scenario in runs.items():  # with what was written after the state changed
+        scenario.output = output_of(root, runs, scenario_name)
+    return dict(root=root, runs=runs, login=(from_login_node.returncode, (login / 'out.log').read_text()),
+                test=(cluster.job(test_job)['JobState'], (root / 'test.out').read_text()))
+
+
+def output_of(root, runs: dict, name: str) -> str:
+    path = root / f'job{list(runs).index(name)}' / 'slurm.out'
+    return path.read_text(errors='replace') if path.exists() else ''
+
+
+def work_dir_of(jobs: dict, name: str):
+    return jobs['root'] / f'job{list(jobs["runs"]).index(name)}'
+
+
+# What each event leaves in the job's output: Slurm's own notice, the training's stop, the batch script's answer.
+EXPECTED = {
+    'time limit': [r'CANCELLED AT \S+ DUE TO TIME LIMIT', r'training stopped \(status \d+, TimeLimit\)'],
+    'time limit with sbatch --signal=USR1@1': [r'stopped: SIGUSR1 '],
+    'scancel --signal=USR1 to the step, mid-epoch': [r'stopped: SIGUSR1 after iteration [12] \(epoch 1, [12] of 2\)'],
+    'scancel --signal=USR1 --full during validation': [
+        r'slurm_train.sh: SIGUSR1', r'stopped: SIGUSR1 during the validation after iteration 2 \(epoch 1\)',
+        r'validating epoch 1 \(iteration 2\) again'],
+    'scancel --signal=USR1 --batch (as sbatch --signal=B:USR1) at a checkpoint': [
+        r'slurm_train.sh: SIGUSR1', r'stopped: SIGUSR1 '],
+    # the script passes its own SIGTERM on as SIGUSR1, which may reach training first
+    'scontrol requeue': [r'DUE TO JOB REQUEUE', r'stopped: SIG(TERM|USR1) ', r'job \d+ is requeued by Slurm already'],
+    'preemption': [r'STEP \d+\.0 ON localhost CANCELLED AT', r'stopped: SIGTERM ',
+                   r'training stopped \(status 75, signal\); requeueing'],
+    'scancel --signal=TERM at start-up': [r'training stopped \(status (143|75), signal\)'],
+    'scancel --signal=USR1 while the Runner is built': [r'stopped: SIGUSR1 before the first iteration'],
+}
+
+
+@pytest.mark.parametrize('name', list(EXPECTED))
+def test_each_way_a_cluster_ends_a_job_is_requeued_and_resumed_exactly(name, jobs):
+    scenario = jobs['runs'][name]
+    assert scenario.state == 'COMPLETED' and scenario.restarts >= 1, (scenario.state, scenario.output[-3000:])
+    for pattern in EXPECTED[name]:
+        assert re.search(pattern, scenario.output), (pattern, scenario.output[-5000:])
+    assert 'Traceback' not in scenario.output, scenario.output[-5000:]
+    assert_same_weights(work_dir_of(jobs, 'uninterrupted') / 'epoch_3.pth', work_dir_of(jobs, name) / 'epoch_3.pth')
+
+
+def test_an_uninterrupted_job_trains_with_two_tasks_on_cpu_as_torchrun_does(jobs, uninterrupted):
+    """--launcher slurm without CUDA: gloo, with the ranks and world size Slurm gives, to the same weights as
+    two processes under torchrun."""
+    scenario = jobs['runs']['uninterrupted']
+    assert scenario.state == 'COMPLETED' and scenario.restarts == 0, scenario.output[-3000:]
+    assert "launcher = 'slurm'" in scenario.output and 'CPU processes (no GPU): 2' in scenario.output
+    assert "'backend': 'gloo'" in scenario.output and 'Traceback' not in scenario.output
+    assert_same_weights(uninterrupted['two_processes'], work_dir_of(jobs, 'uninterrupted') / 'epoch_3.pth')
+
+
+def test_a_plain_scancel_stays_cancelled_with_a_checkpoint(jobs):
+    scenario = jobs['runs']['scancel']
+    assert scenario.state == 'CANCELLED' and scenario.restarts == 0, scenario.output[-3000:]
+    assert re.search(r'job \d+ was cancelled \(\w+\); not requeued', scenario.output), scenario.output[-3000:]
+    stopped = re.search(r'stopped: SIGTERM after iteration (\d+) \(epoch 1, \d of 2\); wrote (\S+);', scenario.output)
+    assert stopped, scenario.output[-3000:]
+    work_dir = work_dir_of(jobs, 'scancel')
+    checkpoint = str(work_dir / f'iter_{stopped.group(1)}.pth')
+    assert (work_dir / 'last_checkpoint').read_text() == stopped.group(2) == checkpoint
+
+
+def test_from_a_login_node_srun_makes_a_cpu_allocation(jobs):
+    status, output = jobs['login']
+    assert status == 0, output[-3000:]
+    srun = r'srun -p main --job-name=login --ntasks=2 --cpus-per-task=1 --signal=USR1@60 '
+    assert re.search(srun, output), output[:3000]
+    assert '--gres' not in output.split('+ set +x')[0]
+    assert_same_weights(work_dir_of(jobs, 'uninterrupted') / 'epoch_3.pth', jobs['root'] / 'login' / 'epoch_3.pth')
+
+
+def test_a_two_task_test_job_evaluates_the_checkpoint(jobs):
+    state, output = jobs['test']
+    assert state == 'COMPLETED' and 'Traceback' not in output, output[-3000:]
+    tested = re.findall(r'Epoch\(test\) \[\d+/\d+\] +accuracy/top1: (\S+)', output)
+    validated = re.findall(r'Epoch\(val\) \[3\]\[4/4\] +accuracy/top1: (\S+)',
+                           jobs['runs']['uninterrupted'].output)
+    assert len(tested) == 1 and tested == validated, (tested, validated)
+
+
+@pytest.mark.parametrize('env, layout', [
+    ({}, '-p gpu --job-name=senet --ntasks=8 --cpus-per-task=5 --signal=USR1@90 --gres=gpu:8 --ntasks-per-node=8'),
+    ({'GPUS': '16', 'GPUS_PER_NODE': '4', 'CPUS_PER_TASK': '10', 'SIGNAL': 'TERM@120'},
+     '-p gpu --job-name=senet --ntasks=16 --cpus-per-task=10 --signal=TERM@120 --gres=gpu:4 --ntasks-per-node=4'),
+])
+def test_from_a_login_node_gpu_layouts(env, layout, tmp_path):
+    """The GPU forms (no GPU here, so srun is a stand-in that records its arguments)."""
+    fake = tmp_path / 'srun'
+    fake.write_text(f'#!/usr/bin/env bash\necho "$@" > {tmp_path}/args\n')
+    fake.chmod(0o755)
+    environment = {'PATH': f'{tmp_path}:/usr/bin:/bin', **env}
+    result = subprocess.run(['bash', osp.join(REPO, 'tools', 'slurm_train.sh'), 'gpu', 'senet', 'cfg.py', 'work'],
+                            env=environment, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    args = (tmp_path / 'args').read_text().split()
+    assert ' '.join(args[:args.index('--kill-on-bad-exit=1')]) == layout
+    assert args[args.index('cfg.py'):] == ['cfg.py', '--work-dir=work', '--launcher', 'slurm', '--resume']

@@ -15,7 +15,7 @@ from mmengine.config import Config
 
 from se_plugins.datasets import make_coco_detection, make_imagenet, make_places365
 
-from helpers import REPO
+from helpers import REPO, assert_same_weights, torchrun_command, train_command
 
 pytestmark = pytest.mark.slow
 SPLITS = ('train', 'val', 'test')
@@ -310,3 +310,16 @@ def test_a_users_mistake_is_one_line_naming_what_to_fix_and_leaves_nothing(mista
     assert result.stderr.strip().splitlines()[-1] == expected
     assert 'Traceback' not in result.stderr
     assert sorted(p.name for p in project.iterdir()) == before  # no work_dirs/, nothing else
+
+
+def test_two_nodes_as_two_launches_train_as_two_processes_on_one_node(places, uninterrupted, tmp_path):
+    """tools/dist_train.sh with NNODES=2, once for each node (both on this machine): the same ranks, the same
+    weights as one node with two processes."""
+    work_dir = tmp_path / 'work'
+    command, env = torchrun_command(train_command(places, work_dir), port=29561, processes=1)
+    nodes = [subprocess.Popen(command, env=dict(env, NNODES='2', NODE_RANK=str(rank), MASTER_ADDR='127.0.0.1'),
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for rank in (0, 1)]
+    outputs = [node.communicate(timeout=600)[0] for node in nodes]
+    assert [node.returncode for node in nodes] == [0, 0], '\n'.join(output[-2000:] for output in outputs)
+    assert 'CPU processes (no GPU): 2' in outputs[0]
+    assert_same_weights(uninterrupted['two_processes'], work_dir / 'epoch_3.pth')

@@ -21,7 +21,7 @@ from mmengine.runner import load_checkpoint
 
 import se_plugins  # noqa: F401
 from se_plugins.analysis.excitation import PAPER_BLOCKS, excitation_figures, record_excitations, save_figures
-from se_plugins.engine import task_scope
+from se_plugins.engine import require_checkpoint_fit, task_scope
 from se_plugins.utils import InputError, run_cli
 
 
@@ -67,6 +67,7 @@ def main() -> dict:
         from mmpretrain.registry import DATASETS, MODELS
         model = MODELS.build(cfg.model)
         if args.checkpoint:
+            require_checkpoint_fit(model, args.checkpoint, '--checkpoint')
             load_checkpoint(model, args.checkpoint, map_location='cpu')
         dataset = DATASETS.build(cfg.test_dataloader.dataset)
         class_names = list(dataset.metainfo['classes'])

@@ -20,7 +20,7 @@ from mmengine.config import Config
 
 import se_plugins  # noqa: F401
 from se_plugins.deployment import OPSET, export_onnx, max_output_difference, preprocessing_metadata
-from se_plugins.engine import build_model
+from se_plugins.engine import build_model, require_checkpoint_fit
 from se_plugins.utils import InputError, MissingInputError, run_cli
 
 
@@ -45,6 +45,7 @@ def main() -> dict:
     model = build_model(cfg)
     if args.checkpoint is not None:
         from mmengine.runner import load_checkpoint
+        require_checkpoint_fit(model, args.checkpoint, 'checkpoint')
         load_checkpoint(model, args.checkpoint, map_location='cpu')
     model.eval()
     if args.fuse and hasattr(model.backbone, 'fuse'):

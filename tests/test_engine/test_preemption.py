@@ -1,0 +1,122 @@
+"""Stop signals end training with a checkpoint that resumes exactly: in every phase of a run, with DataLoader
+workers, signalled as schedulers do it (every process of the run), one process or two."""
+import os
+import re
+import signal
+import subprocess
+import time
+
+import pytest
+
+from se_plugins.engine import checkpoint_problem
+
+from helpers import (PLACES_CONFIG, REPO, TRAIN_ENV, assert_same_weights, logged_iterations, torchrun_command,
+                     train_command)
+
+pytestmark = pytest.mark.slow
+RESUME = 'continue with the same command and --resume'
+
+
+def test_a_signal_to_the_process_of_an_iteration_based_run_stops_it_with_a_checkpoint(places, uninterrupted,
+                                                                                      tmp_path):
+    """SIGUSR1 to the main process alone (``kill PID``), an iteration-based loop: mmengine resumes it itself."""
+    work_dir, log = tmp_path / 'work', tmp_path / 'out.log'
+    command = train_command(places, work_dir, config=str(uninterrupted['iteration_config']), epochs=None)
+    with open(log, 'w') as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.PIPE, text=True, env=TRAIN_ENV)
+        deadline = time.time() + 300
+        while logged_iterations(log) < 6 and time.time() < deadline:
+            time.sleep(0.02)
+        done = logged_iterations(log)
+        process.send_signal(signal.SIGUSR1)
+        _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 75 and 'Traceback' not in stderr, stderr[-3000:]
+    last = stderr.strip().splitlines()[-1]
+    match = re.fullmatch(rf'stopped: SIGUSR1 after iteration (\d+); wrote (\S+); {RESUME}', last)
+    assert match, stderr[-500:]
+    iteration, checkpoint = int(match.group(1)), match.group(2)
+    assert done <= iteration < 10 and checkpoint == str(work_dir / f'iter_{iteration}.pth')
+    assert (work_dir / 'last_checkpoint').read_text() == checkpoint and checkpoint_problem(checkpoint) is None
+    resumed = subprocess.run(command[:5] + ['--resume'] + command[5:], capture_output=True, text=True, env=TRAIN_ENV,
+                             timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert_same_weights(uninterrupted['iterations'], work_dir / 'iter_10.pth')
+
+
+def launch(command, log, env, until, timeout: float = 300) -> subprocess.Popen:
+    """Start ``command`` in a process group of its own, logging to ``log``; return once ``until(log)`` holds."""
+    out = open(log, 'w')
+    process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    out.close()
+    deadline = time.time() + timeout
+    while not until(log) and process.poll() is None and time.time() < deadline:
+        time.sleep(0.001)
+    assert process.poll() is None, f'the run ended before its signal: {log.read_text()[-3000:]}'
+    return process
+
+
+def shows(pattern: str):
+    return lambda log: bool(re.search(pattern, log.read_text(errors='replace')))
+
+
+def test_signals_to_every_process_with_workers_in_every_phase_then_resume_exactly(places, uninterrupted, tmp_path):
+    """One run, stopped four times as a cluster stops jobs (a signal to the whole process group, DataLoader
+    workers included: 2 a loader, persistent and not), each time in another phase, and resumed each time with
+    the same command; it ends bit-identical to an uninterrupted run without workers or validation (the
+    augmentation draws are the samples', not the workers')."""
+    work_dir = tmp_path / 'work'
+    config = tmp_path / 'paced.py'  # iterations sleep, so that a signal finds the phase it is meant for
+    config.write_text(f"_base_ = {PLACES_CONFIG!r}\n"
+                      "custom_imports = dict(imports=['se_plugins', 'pacing'], allow_failed_imports=False)\n"
+                      "custom_hooks = [dict(type='se_plugins.FiniteLossHook'), dict(type='PaceHook', seconds=0.3)]\n")
+    env = dict(TRAIN_ENV, PYTHONPATH=os.path.join(REPO, 'tests'))
+    phases = [  # (the moment, the signal, persistent workers, what the run says)
+        (shows(r'System environment:'), 'SIGTERM', True,
+         rf'stopped: SIGTERM before the first iteration; nothing new to save; {RESUME}'),
+        (shows(r'Epoch\(train\) +\[1\]\[2/4\]'), 'SIGUSR1', False,
+         rf'stopped: SIGUSR1 after iteration 2 \(epoch 1, 2 of 4\); wrote \S+/iter_2.pth; {RESUME}'),
+        (shows(r'Epoch\(val\) +\[1\]\[2/8\]'), 'SIGINT', True,
+         rf'stopped: SIGINT during the validation after iteration 4 \(epoch 1\); wrote \S+/iter_4.pth; {RESUME} '
+         r'\(it validates that epoch first\)'),
+        (lambda log: any(work_dir.glob('.epoch_2.pth.tmp')), 'SIGTERM', False,  # while a checkpoint is written
+         rf'stopped: SIGTERM during the validation after iteration 8 \(epoch 2\); wrote \S+/iter_8.pth; {RESUME} '
+         r'\(it validates that epoch first\)'),
+    ]
+    logs = []
+    for number, (moment, name, persistent, said) in enumerate(phases):
+        command = train_command(places, work_dir, '--resume', config=str(config), **{
+            'train_cfg.val_interval': 1, 'val_dataloader.batch_size': 1, 'train_dataloader.num_workers': 2,
+            'val_dataloader.num_workers': 2, 'train_dataloader.persistent_workers': persistent,
+            'val_dataloader.persistent_workers': persistent})
+        log = tmp_path / f'launch{number}.log'
+        process = launch(command, log, env, moment)
+        os.killpg(process.pid, getattr(signal, name))
+        assert process.wait(timeout=300) == (130 if name == 'SIGINT' else 75), log.read_text()[-3000:]
+        output = log.read_text()
+        assert 'Traceback' not in output and 'killed by signal' not in output, output[-3000:]
+        assert re.fullmatch(said, output.strip().splitlines()[-1]), output[-1000:]
+        logs.append(output)
+        if number == 0:
+            assert not work_dir.exists()  # nothing to save, nothing left
+    assert 'validating epoch 1 (iteration 4) again: a stop signal interrupted its validation' in logs[3]
+    final = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    assert final.returncode == 0, final.stderr[-3000:]
+    assert_same_weights(uninterrupted['epochs'], work_dir / 'epoch_3.pth')
+
+
+def test_two_processes_stop_after_the_same_iteration_and_resume_exactly(places, uninterrupted, tmp_path):
+    """SIGTERM to every process of a 2-process run under torchrun: both ranks stop after the same iteration,
+    one checkpoint is written, and the resumed run ends as an uninterrupted one."""
+    work_dir = tmp_path / 'work'
+    command, env = torchrun_command(train_command(places, work_dir), 29542)
+    log = tmp_path / 'out.log'
+    process = launch(command, log, env, lambda log: logged_iterations(log) >= 3)  # 2 iterations an epoch
+    os.killpg(process.pid, signal.SIGTERM)
+    process.wait(timeout=300)
+    stopped = re.findall(r'stopped: SIGTERM after iteration (\d+) \(epoch \d, \d of 2\); wrote (\S+);', log.read_text())
+    assert len(stopped) == 2 and stopped[0] == stopped[1], log.read_text()[-3000:]  # both ranks, the same place
+    assert sorted(p.name for p in work_dir.glob('iter_*.pth')) == [f'iter_{stopped[0][0]}.pth']
+    command, env = torchrun_command(train_command(places, work_dir, '--resume'), 29543)
+    resumed = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert_same_weights(uninterrupted['two_processes'], work_dir / 'epoch_3.pth')
