@@ -91,9 +91,10 @@ CONF
 # munged: the package's key, as the munge user; one that already runs is left alone
 if ! pgrep -x munged >/dev/null; then
     install -d -o munge -g munge -m 0755 /run/munge
-    runuser -u munge -- /usr/sbin/munged --pid-file="$DIR/munged.pid.munge"
+    # its pid file in its own folder: DIR may sit in a folder only root may enter (pytest's /tmp/pytest-of-root)
+    runuser -u munge -- /usr/sbin/munged --pid-file=/run/munge/munged.pid
     for _ in $(seq 50); do [ -S /run/munge/munge.socket.2 ] && break; sleep 0.1; done
-    cp "$DIR/munged.pid.munge" "$DIR/munged.pid" 2>/dev/null || pgrep -x munged > "$DIR/munged.pid"
+    cp /run/munge/munged.pid "$DIR/munged.pid" 2>/dev/null || pgrep -x munged > "$DIR/munged.pid"
 fi
 export SLURM_CONF="$DIR/slurm.conf"
 slurmctld -c -f "$SLURM_CONF"  # -c: no state of an earlier cluster
