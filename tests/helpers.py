@@ -106,8 +106,7 @@ def train_options(data_root: str, epochs: Optional[int] = 3, **overrides) -> Lis
               'val_dataloader.dataset.pipeline.1.scale': 64, 'val_dataloader.dataset.pipeline.2.crop_size': 56,
               'default_hooks.checkpoint.max_keep_ckpts': 2, 'default_hooks.logger.interval': 1,
               'model.backbone.depth': 18, 'model.backbone.stem_channels': 16, 'model.backbone.base_channels': 16,
-              'model.head.in_channels': 128, 'model.head.num_classes': 2, 'val_evaluator.topk': (1, ),
-              'test_evaluator.topk': (1, )}
+              'model.head.in_channels': 128}
     if epochs is None:  # a child config with a loop of its own
         del values['train_cfg.max_epochs'], values['train_cfg.val_interval']
     for split in ('train', 'val', 'test'):

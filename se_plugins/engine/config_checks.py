@@ -1,18 +1,24 @@
 """Checks of a config before anything is built or written: arguments its parts do not take, paths it
 names, top-level keys nothing reads; and pointing every dataloader at the user's data."""
+import ast
 import difflib
+import glob
 import inspect
+import os
 import os.path as osp
-from typing import Iterator, List, Optional, Sequence, Set, Tuple
+import textwrap
+from typing import Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 import torch
 from mmengine.config import Config
-from mmengine.registry import DATA_SAMPLERS, DATASETS, HOOKS, LOOPS, MODELS, OPTIM_WRAPPERS, OPTIMIZERS, Registry
+from mmengine.registry import (DATA_SAMPLERS, DATASETS, HOOKS, LOG_PROCESSORS, LOOPS, METRICS, MODELS, OPTIM_WRAPPERS,
+                               OPTIMIZERS, PARAM_SCHEDULERS, TASK_UTILS, TRANSFORMS, VISBACKENDS, VISUALIZERS,
+                               WEIGHT_INITIALIZERS, Registry)
 from mmengine.runner import Runner
 from torch.utils.data import DataLoader
 
 from se_plugins.models.layers import PLUGIN_POSITIONS
-from se_plugins.utils import InputError, MissingInputError, StopRun, input_error_message
+from se_plugins.utils import InputError, MissingInputError, StopRun, input_error_message, number_problem
 
 from .checkpoint import require_checkpoint
 
@@ -23,6 +29,81 @@ CONFIG_KEYS = RUNNER_KEYS | {'_base_', 'custom_imports', 'default_scope', 'launc
                              'load_from', 'randomness', 'env_cfg', 'log_level', 'log_processor', 'visualizer',
                              'vis_backends', 'model_wrapper_cfg', 'find_unused_parameters', 'auto_scale_lr',
                              'experiment_name', 'cfg', 'backend_args', 'data_preprocessor'}
+
+
+def _bases(tree: ast.Module) -> List[str]:
+    """The ``_base_`` entries a config file assigns (a string or a list of them)."""
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == '_base_' for t in node.targets):
+            values = node.value.elts if isinstance(node.value, (ast.List, ast.Tuple)) else [node.value]
+            return [v.value for v in values if isinstance(v, ast.Constant) and isinstance(v.value, str)]
+    return []
+
+
+def _closest_config(base: str, resolved: str, config: str) -> str:
+    """``; did you mean '...'?`` with the existing config closest to ``base`` (which resolved to ``resolved``
+    from ``config``), written as ``base`` is (``pkg::...``, an absolute or a relative path), or nothing."""
+    if '::' in base:
+        package, relative = base.split('::', 1)
+        root = resolved[:-len(relative)] if resolved.endswith(relative) else osp.dirname(resolved)
+    else:
+        root = osp.dirname(resolved)
+        while root and not osp.isdir(root):
+            root = osp.dirname(root)
+        relative = osp.relpath(resolved, root)
+    candidates = [osp.relpath(p, root) for p in glob.glob(osp.join(root, '**', '*.py'), recursive=True)][:5000]
+    close = difflib.get_close_matches(relative, candidates, n=1, cutoff=0.6)
+    if not close:
+        return ''
+    if '::' in base:
+        return f"; did you mean '{package}::{close[0]}'?"
+    found = osp.join(root, close[0])
+    return f"; did you mean '{found if osp.isabs(base) else osp.relpath(found, osp.dirname(osp.abspath(config)))}'?"
+
+
+def _base_path(base: str, path: str) -> str:
+    """Where ``_base_ = base`` in config ``path`` points: next to ``path``, or in a package's configs
+    (``pkg::folder/file.py``: its ``.mim/configs`` in a wheel, ``configs`` in a clone), as mmengine reads it."""
+    if '::' not in base:
+        return osp.abspath(osp.join(osp.dirname(path), base))
+    from mmengine.config.utils import _get_package_and_cfg_path
+    from mmengine.utils import get_installed_path, is_installed
+
+    package, relative = _get_package_and_cfg_path(base)
+    if not is_installed(package):
+        raise ModuleNotFoundError(f'{package} is not installed')
+    root = get_installed_path(package)
+    configs = osp.join(root, '.mim', 'configs')
+    return osp.join(configs if osp.isdir(configs) else osp.join(root, 'configs'), relative)
+
+
+def read_config(path: str) -> Config:
+    """``Config.fromfile(path)``, with one :class:`InputError` where mmengine would end in a traceback: a
+    config file (or one of its ``_base_`` files, by path or ``pkg::``) that does not exist, naming the closest
+    config that does, or a syntax error, naming the file and line."""
+    _check_config_file(path, [])
+    return Config.fromfile(path)
+
+
+def _check_config_file(path: str, chain: List[str]) -> None:
+    if not osp.isfile(path):
+        raise MissingInputError(f'config file {path} does not exist')
+    with open(path, encoding='utf-8') as f:
+        source = f.read()
+    try:
+        tree = ast.parse(source, filename=path)
+    except SyntaxError as error:
+        raise InputError(f'{path}:{error.lineno}: syntax error in the config: {error.msg}') from None
+    for base in _bases(tree):
+        try:
+            resolved = _base_path(base, path)
+        except (ModuleNotFoundError, ValueError) as error:
+            raise InputError(f"{path}: _base_ '{base}': {error}") from None
+        if not osp.isfile(resolved):
+            raise MissingInputError(f"{path}: _base_ '{base}' does not exist ({resolved})"
+                                    + _closest_config(base, resolved, path))
+        if osp.abspath(resolved) not in chain:
+            _check_config_file(resolved, chain + [osp.abspath(path)])
 
 
 def task_scope(cfg: Config) -> str:
@@ -85,9 +166,9 @@ def point_at_data(cfg: Config, data_root: str, ann_file: Optional[str] = None) -
 
 def check_paths(cfg: Config, splits: Sequence[str]) -> None:
     """Check, before anything is built or written, the paths a config names for ``splits``: each
-    dataset's data root and annotation file, the evaluators' annotation files, ``load_from`` (when
-    training; ``tools/test.py`` checks its checkpoint argument itself) and the backbone's pretrained
-    checkpoint. One :class:`InputError` names the first missing one and its key.
+    dataset's data root, image folders (``data_prefix``), annotation file and classes file, the evaluators'
+    annotation files, ``load_from`` (when training; ``tools/test.py`` checks its checkpoint argument itself)
+    and the backbone's pretrained checkpoint. One :class:`InputError` names the first missing one and its key.
 
     Args:
         cfg: The config.
@@ -97,6 +178,15 @@ def check_paths(cfg: Config, splits: Sequence[str]) -> None:
         root = dataset.get('data_root') or ''
         if root and '://' not in root and not osp.isdir(root):
             raise MissingInputError(f'{key}.data_root {root} is not a directory (set it with --data-root)')
+        prefix = dataset.get('data_prefix')
+        for name, folder in (prefix.items() if isinstance(prefix, dict) else [(None, prefix)]):
+            path = osp.join(root, folder) if isinstance(folder, str) and folder else None
+            if path and '://' not in path and not osp.isdir(path):
+                where = f'{key}.data_prefix' + (f'.{name}' if name else '')
+                raise MissingInputError(f'{where} {path} is not a directory')
+        classes = (dataset.get('metainfo') or {}).get('classes') or dataset.get('classes')
+        if isinstance(classes, str) and not osp.isfile(classes):
+            raise MissingInputError(f'{key}.classes {classes} does not exist (a file of class names, one a line)')
         ann_file = dataset.get('ann_file')
         if ann_file and '://' not in ann_file:
             path = osp.join(root, ann_file)
@@ -133,13 +223,15 @@ def unread_top_level_keys(cfg: Config) -> List[str]:
     return problems
 
 
-def accepted_arguments(cls: type) -> Optional[Set[str]]:
-    """The keyword arguments ``cls(...)`` takes: its ``__init__``'s, and, while an ``__init__`` takes
-    ``**kwargs``, those of the next class up its MRO (where such classes pass them on)."""
-    names: Set[str] = set()
+def _parameters(cls: type) -> Optional[Dict[str, inspect.Parameter]]:
+    """The keyword parameters ``cls(...)`` takes: its ``__init__``'s, and, while an ``__init__`` takes
+    ``**kwargs``, those of the next class up its MRO (where such classes pass them on). The nearest
+    declaration of a name wins: a subclass that gives a base's required argument a default makes it
+    optional. ``None`` if a signature cannot be read."""
+    found: Dict[str, inspect.Parameter] = {}
     for klass in cls.__mro__:
         if klass in (torch.nn.Module, object):
-            return names
+            return found
         init = klass.__dict__.get('__init__')
         if init is None:
             continue
@@ -147,45 +239,217 @@ def accepted_arguments(cls: type) -> Optional[Set[str]]:
             parameters = inspect.signature(init).parameters.values()
         except (TypeError, ValueError):
             return None
-        names |= {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)} - {'self'}
+        for parameter in parameters:
+            if parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY) and parameter.name != 'self':
+                found.setdefault(parameter.name, parameter)
         if not any(p.kind == p.VAR_KEYWORD for p in parameters):
-            return names
-    return names
+            return found
+    return found
 
 
-def _unknown_argument(key: str, cls: type, given, accepted: Set[str]) -> Optional[str]:
-    for name in given:
-        if name in accepted or name in ('type', '_scope_'):
+def accepted_arguments(cls: type) -> Optional[Set[str]]:
+    """The keyword arguments ``cls(...)`` takes (see :func:`_parameters`); ``None`` if unknown."""
+    parameters = _parameters(cls)
+    return None if parameters is None else set(parameters)
+
+
+def _argument_problem(key: str, cls: type, config: dict, parameters: Dict[str, inspect.Parameter],
+                      given: Sequence[str] = ()) -> Optional[str]:
+    """The first thing wrong with the arguments ``config`` gives ``cls``: one it does not take (with the
+    closest name it does), a number out of range or a string where a number belongs
+    (:func:`~se_plugins.utils.number_problem`), or a required one missing. ``given``: what the builder
+    passes itself."""
+    for name, value in config.items():
+        if name in ('type', '_scope_') or name in given:
             continue
-        close = difflib.get_close_matches(name, sorted(accepted), n=1, cutoff=0.6)
-        hint = f"did you mean '{close[0]}'?" if close else f'its arguments are {sorted(accepted)}'
-        return f"{key}: {cls.__name__} has no argument '{name}'; {hint}"
+        if name not in parameters:
+            close = difflib.get_close_matches(name, sorted(parameters), n=1, cutoff=0.6)
+            hint = f"did you mean '{close[0]}'?" if close else f'its arguments are {sorted(parameters)}'
+            return f"{key}: {cls.__name__} has no argument '{name}'; {hint}"
+        problem = number_problem(name, value, parameters[name].default, parameters[name].annotation)
+        if problem:
+            return f'{key}.{name} {problem}'
+    for name in _required(cls):
+        if name not in config and name not in given:
+            return f"{key}: {cls.__name__} needs the argument '{name}', which is missing"
     return None
 
 
+def _base_call(init) -> Optional[ast.Call]:
+    """The call of the base's ``__init__`` in ``init``'s source (``super().__init__(...)`` or
+    ``Base.__init__(self, ...)``), if it can be read."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(init)))
+    except (OSError, TypeError, SyntaxError):
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == '__init__':
+            return node
+    return None
+
+
+def _required(cls: type) -> List[str]:
+    """The arguments a config must give ``cls``: those its ``__init__`` requires, and, while it passes
+    ``**kwargs`` on, those its bases require that it does not give them itself (by name, or by position:
+    ``SEPlugin`` passes its ``in_channels`` as ``SqueezeExcitation``'s ``channels``; mmengine's
+    ``LRSchedulerMixin`` passes ``'lr'`` as the scheduler's ``param_name``)."""
+    required: List[str] = []
+    declared: Set[str] = set()
+    passed: Set[str] = set()
+    by_position = 0
+    for klass in cls.__mro__:
+        if klass in (torch.nn.Module, object):
+            break
+        init = klass.__dict__.get('__init__')
+        if init is None:
+            continue
+        try:
+            parameters = list(inspect.signature(init).parameters.values())[1:]  # without self
+        except (TypeError, ValueError):
+            break
+        positional = [p.name for p in parameters if p.kind == p.POSITIONAL_OR_KEYWORD][:by_position]
+        for parameter in parameters:
+            if parameter.kind not in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY):
+                continue
+            if (parameter.default is parameter.empty and parameter.name not in declared | passed
+                    and parameter.name not in positional):
+                required.append(parameter.name)
+            declared.add(parameter.name)
+        call = _base_call(init) if any(p.kind == p.VAR_KEYWORD for p in parameters) else None
+        if call is None:
+            break
+        explicit_self = isinstance(call.func.value, ast.Name)  # Base.__init__(self, ...)
+        by_position = sum(not isinstance(a, ast.Starred) for a in call.args) - explicit_self
+        passed |= {keyword.arg for keyword in call.keywords if keyword.arg}
+    return required
+
+
+def _unknown_type_problem(key: str, type_name: str, scoped: Registry) -> str:
+    """The type ``scoped`` (the registry of the scope a part is built in) does not have: where it is
+    registered instead (a part of a config inherited with ``se_plugins::`` is built in our scope, where
+    mmpretrain's ``CustomDataset`` is ``mmpretrain.CustomDataset``), or the closest name it has."""
+    name = type_name.split('.')[-1]
+    root = scoped.root
+    elsewhere = sorted(scope for scope, child in root.children.items() if name in child.module_dict)
+    if name in root.module_dict:
+        elsewhere.insert(0, root.scope)
+    if elsewhere:
+        hint = f"it is {elsewhere[0]}'s: write type='{elsewhere[0]}.{name}'"
+    else:
+        names = set(scoped.module_dict) | set(root.module_dict)
+        close = difflib.get_close_matches(name, sorted(names), n=1, cutoff=0.6)
+        hint = f"did you mean '{close[0]}'?" if close else 'is the module that registers it imported?'
+    return f"{key}.type: '{type_name}' is not a {scoped.name} of scope '{scoped.scope}'; {hint}"
+
+
 def _check_built(key: str, config: dict, registry: Registry, scope: str, default: Optional[str] = None,
-                 builder_given: Sequence[str] = ()) -> Optional[str]:
-    """Whether ``config`` (built from ``registry``) names arguments its class does not take."""
+                 given: Sequence[str] = ()) -> Optional[str]:
+    """What is wrong with the arguments ``config`` gives the class ``registry`` builds from it."""
     type_name = config.get('type', default)
     if not isinstance(type_name, str):
         return None
     with registry.switch_scope_and_registry(config.get('_scope_', scope)) as scoped:
         cls = scoped.get(type_name)
+    if cls is None:
+        return _unknown_type_problem(key, type_name, scoped)
     if not isinstance(cls, type):
-        return None  # not found here (mmengine will say so), or a function
-    accepted = accepted_arguments(cls)
-    if accepted is None:
+        return None  # a function
+    parameters = _parameters(cls)
+    if parameters is None:
         return None
-    return _unknown_argument(key, cls, [name for name in config if name not in builder_given], accepted)
+    return _argument_problem(key, cls, config, parameters, given)
 
 
-def _model_parts(key: str, model: dict) -> Iterator[Tuple[str, dict]]:
-    """The model and the parts built from its config by name: backbone, neck, heads, losses..."""
-    yield key, model
-    for name, value in model.items():
-        if isinstance(value, dict) and 'type' in value and (
-                name.endswith(('backbone', 'neck', 'head', 'preprocessor', 'extractor')) or name.startswith('loss')):
-            yield from _model_parts(f'{key}.{name}', value)
+def _dry_build_problem(key: str, config: dict, registry: Registry, scope: str) -> Optional[str]:
+    """What the constructor of a part with no side effects says about its values (a transform, an
+    assigner, a scheduler on a stand-in optimizer, a data preprocessor): ``RandomFlip`` without ``prob``,
+    ``milestones`` that are not a list, a ``mean`` without its ``std``. Other parts are not built here."""
+    if registry not in (TRANSFORMS, TASK_UTILS, PARAM_SCHEDULERS) and not key.endswith('data_preprocessor'):
+        return None
+    if registry is PARAM_SCHEDULERS:
+        config = dict(config, optimizer=torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1))
+    try:
+        with registry.switch_scope_and_registry(config.get('_scope_', scope)) as scoped:
+            scoped.build(config)
+    except StopRun as error:
+        return f'{key}: {input_error_message(error)}'
+    except (TypeError, ValueError, AssertionError, KeyError, AttributeError) as error:
+        return f"{key}: {config.get('type')}: {error or type(error).__name__}"
+    return None
+
+
+# The registry that builds a part, by the key that holds it; a part's own parts use its registry unless
+# their key is here. With what the builder passes itself (the plugin's in_channels, a backend's save_dir).
+PART_REGISTRIES = {
+    'pipeline': TRANSFORMS, 'transforms': TRANSFORMS, 'init_cfg': WEIGHT_INITIALIZERS,
+    'anchor_generator': TASK_UTILS, 'prior_generator': TASK_UTILS, 'bbox_coder': TASK_UTILS,
+    'assigner': TASK_UTILS, 'sampler': TASK_UTILS, 'iou_calculator': TASK_UTILS, 'vis_backends': VISBACKENDS,
+}
+GIVEN_BY_BUILDER = {'vis_backends': ('save_dir', ), 'sampler': ('dataset', 'seed'),
+                    'batch_sampler': ('sampler', 'batch_size'), 'param_scheduler': ('optimizer', ),
+                    'optimizer': ('params', ), 'loop': ('runner', 'dataloader', 'evaluator')}
+# Typed dicts that no registry builds: mmcv reads them key by key (nms, roi_layer: its functions and ops; the
+# layer configs norm_cfg, act_cfg, conv_cfg, whose keys such as requires_grad are its own), or they live inside
+# another part's arguments (an initialiser's override); and the plugins, which
+# _plugin_problem checks with what the backbone passes them.
+NOT_BUILT_BY_NAME = ('nms', 'roi_layer', 'override', 'plugins', 'norm_cfg', 'act_cfg', 'conv_cfg', 'upsample_cfg',
+                     'dcn')
+
+
+def _parts(key: str, value, registry: Registry, given: Sequence[str] = ()) -> Iterator[Tuple]:
+    """Every dict with a ``type`` in ``value`` (through lists and plain dicts), as ``(key, config,
+    registry, default type, given)``."""
+    if isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            yield from _parts(f'{key}[{index}]', item, registry, given)
+        return
+    if not isinstance(value, dict):
+        return
+    if 'type' in value:
+        yield key, value, registry, None, given
+    for name, child in value.items():
+        if name not in NOT_BUILT_BY_NAME:
+            yield from _parts(f'{key}.{name}', child, PART_REGISTRIES.get(name, registry),
+                              GIVEN_BY_BUILDER.get(name, ()))
+
+
+def built_parts(cfg: Config, splits: Sequence[str]) -> Iterator[Tuple]:
+    """What a tool builds from the config by name for ``splits``, as ``(key, config, registry, default
+    type, given)``: the model and every part of it, each split's dataset (its pipeline), sampler and
+    evaluator, the loops, hooks, optimizer wrapper, optimizer and schedulers, the visualizer and the log
+    processor. The dataloaders themselves are checked against ``DataLoader`` in :func:`check_arguments`."""
+    yield from _parts('model', cfg.get('model'), MODELS)
+    for split in splits:
+        loader = cfg.get(f'{split}_dataloader') or {}
+        yield from _parts(f'{split}_dataloader.dataset', loader.get('dataset'), DATASETS)
+        for name, registry in (('sampler', DATA_SAMPLERS), ('batch_sampler', DATA_SAMPLERS)):
+            yield from _parts(f'{split}_dataloader.{name}', loader.get(name), registry, GIVEN_BY_BUILDER[name])
+        if split != 'train':
+            yield from _parts(f'{split}_evaluator', cfg.get(f'{split}_evaluator'), METRICS)
+    if 'train' in splits and cfg.get('train_cfg'):
+        loop = dict(cfg.train_cfg)
+        default = 'EpochBasedTrainLoop' if loop.pop('by_epoch', False) else 'IterBasedTrainLoop'
+        yield 'train_cfg', loop, LOOPS, default, GIVEN_BY_BUILDER['loop']
+    for split, default in (('val', 'ValLoop'), ('test', 'TestLoop')):
+        if split in splits and cfg.get(f'{split}_cfg'):
+            yield f'{split}_cfg', cfg[f'{split}_cfg'], LOOPS, default, GIVEN_BY_BUILDER['loop']
+    for name, hook in (cfg.get('default_hooks') or {}).items():
+        yield from _parts(f'default_hooks.{name}', hook, HOOKS)
+    yield from _parts('custom_hooks', cfg.get('custom_hooks'), HOOKS)
+    wrapper = cfg.get('optim_wrapper') if 'train' in splits else None
+    if isinstance(wrapper, dict) and 'constructor' not in wrapper:
+        yield 'optim_wrapper', wrapper, OPTIM_WRAPPERS, 'OptimWrapper', ('paramwise_cfg', )
+        yield from _parts('optim_wrapper.optimizer', wrapper.get('optimizer'), OPTIMIZERS,
+                          GIVEN_BY_BUILDER['optimizer'])
+    if 'train' in splits:
+        yield from _parts('param_scheduler', cfg.get('param_scheduler'), PARAM_SCHEDULERS,
+                          GIVEN_BY_BUILDER['param_scheduler'])
+    visualizer = cfg.get('visualizer')
+    if isinstance(visualizer, dict):
+        yield from _parts('visualizer', visualizer, VISUALIZERS)
+    log_processor = cfg.get('log_processor')
+    if isinstance(log_processor, dict):
+        yield 'log_processor', log_processor, LOG_PROCESSORS, 'LogProcessor', ()
 
 
 PLUGIN_KEYS = ('cfg', 'position', 'stages')
@@ -220,7 +484,7 @@ def _plugin_problem(backbone: dict, scope: str) -> Optional[str]:
         stages = plugin.get('stages')
         if stages is not None and len(stages) != num_stages:
             return f'{where}.stages: one bool per stage ({num_stages}), got {tuple(stages)}'
-        problem = _check_built(f'{where}.cfg', plugin['cfg'], MODELS, scope, builder_given=('in_channels', ))
+        problem = _check_built(f'{where}.cfg', plugin['cfg'], MODELS, scope, given=('in_channels', ))
         if problem:
             return problem
     depth = backbone.get('depth')
@@ -239,16 +503,34 @@ def _plugin_build_problem(backbone: dict, scope: str) -> Optional[str]:
             scoped.build(dict(backbone, init_cfg=None))
     except StopRun as error:
         return f'model.backbone.plugins: {input_error_message(error)}'
+    except (TypeError, ValueError, KeyError, AssertionError) as error:  # a layer config's own keys (norm_cfg)
+        return f"model.backbone: {backbone.get('type')}: {error or type(error).__name__}"
+    return None
+
+
+def _loader_problem(key: str, loader: dict) -> Optional[str]:
+    """What a Runner's dataloader config needs beyond ``DataLoader``'s signature: a sampler (the Runner
+    builds it with the dataset; without one each process would read every sample), a ``batch_size`` for
+    its batch sampler, and workers to keep when ``persistent_workers`` is set."""
+    if 'sampler' not in loader:
+        return f"{key}: needs a 'sampler', e.g. sampler=dict(type='DefaultSampler', shuffle=True), which is missing"
+    if isinstance(loader.get('batch_sampler'), dict) and 'batch_size' not in loader:
+        sampler = loader['batch_sampler'].get('type')
+        return f"{key}: needs 'batch_size' for its batch_sampler ({sampler}), which is missing"
+    if loader.get('persistent_workers') and not loader.get('num_workers'):
+        return (f'{key}.persistent_workers=True needs {key}.num_workers of at least 1, got '
+                f"{loader.get('num_workers', 0)}; set num_workers or persistent_workers=False")
     return None
 
 
 def check_arguments(cfg: Config, splits: Sequence[str]) -> None:
-    """Check, before anything is built, that every part a tool builds from the config by name takes the
-    arguments the config gives it: the model and its parts, the datasets, dataloaders and samplers of
-    ``splits``, the loops, hooks, optimizer wrapper and optimizer, and the backbone's plugins (their
-    positions, stages and arguments, and a dry build of the backbone). One :class:`InputError` names
-    the first unknown argument with its config key and the closest valid name:
-    ``model.backbone: SEResNet has no argument 'se_ratoi'; did you mean 'se_ratio'?``.
+    """Check, before anything is built, the arguments of every part a tool builds from the config by name
+    (:func:`built_parts`, and the dataloaders): an argument its class does not take (with the closest name
+    it does), a required one missing, a number out of range or a string where a number belongs; and the
+    backbone's plugins (their positions, stages and arguments, and a dry build of the backbone). One
+    :class:`InputError` names the first problem with its config key:
+    ``model.backbone: SEResNet has no argument 'se_ratoi'; did you mean 'se_ratio'?``,
+    ``train_dataloader.batch_size must be at least 1, got 0``.
 
     Args:
         cfg: The config.
@@ -261,41 +543,162 @@ def check_arguments(cfg: Config, splits: Sequence[str]) -> None:
         problem = _plugin_problem(backbone, scope)  # before the backbone's own arguments: 'plugins' is one
         if problem:
             raise InputError(problem)
-    checks = [(key, part, MODELS, None, ()) for key, part in _model_parts('model', cfg.get('model') or {})]
-    checks += [(key, dataset, DATASETS, None, ()) for key, dataset in _datasets(cfg, splits)]
-    loader_arguments = set(inspect.signature(DataLoader.__init__).parameters) - {'self'}
+    loader_parameters = _parameters(DataLoader) or {}
     for split in splits:
         loader = cfg.get(f'{split}_dataloader')
-        if not loader:
-            continue
-        problem = _unknown_argument(f'{split}_dataloader', DataLoader, loader, loader_arguments)
-        if problem:
-            raise InputError(problem)
-        if isinstance(loader.get('sampler'), dict):
-            checks.append((f'{split}_dataloader.sampler', loader['sampler'], DATA_SAMPLERS, None, ()))
-    given_by_runner = ('runner', 'dataloader', 'evaluator')
-    if 'train' in splits and cfg.get('train_cfg'):
-        loop = dict(cfg.train_cfg)
-        default = 'EpochBasedTrainLoop' if loop.pop('by_epoch', False) else 'IterBasedTrainLoop'
-        checks.append(('train_cfg', loop, LOOPS, default, given_by_runner))
-    for split, default in (('val', 'ValLoop'), ('test', 'TestLoop')):
-        if split in splits and cfg.get(f'{split}_cfg'):
-            checks.append((f'{split}_cfg', cfg[f'{split}_cfg'], LOOPS, default, given_by_runner))
-    for name, hook in (cfg.get('default_hooks') or {}).items():
-        if isinstance(hook, dict):
-            checks.append((f'default_hooks.{name}', hook, HOOKS, None, ()))
-    for index, hook in enumerate(cfg.get('custom_hooks') or []):
-        checks.append((f'custom_hooks[{index}]', hook, HOOKS, None, ()))
-    wrapper = cfg.get('optim_wrapper') if 'train' in splits else None
-    if isinstance(wrapper, dict) and 'constructor' not in wrapper:
-        checks.append(('optim_wrapper', wrapper, OPTIM_WRAPPERS, 'OptimWrapper', ('paramwise_cfg',)))
-        if isinstance(wrapper.get('optimizer'), dict):
-            checks.append(('optim_wrapper.optimizer', wrapper['optimizer'], OPTIMIZERS, None, ()))
-    for key, config, registry, default, given in checks:
-        problem = _check_built(key, config, registry, scope, default, given)
+        if isinstance(loader, dict):
+            problem = (_argument_problem(f'{split}_dataloader', DataLoader, loader, loader_parameters)
+                       or _loader_problem(f'{split}_dataloader', loader))
+            if problem:
+                raise InputError(problem)
+    for key, config, registry, default, given in built_parts(cfg, splits):
+        problem = _check_built(key, config, registry, scope, default, given) or _dry_build_problem(
+            key, config, registry, scope)
         if problem:
             raise InputError(problem)
     if plugins:
         problem = _plugin_build_problem(backbone, scope)  # its arguments are known to be right by now
         if problem:
             raise InputError(problem)
+
+
+def _data_classes(cfg: Config, splits: Sequence[str]) -> Optional[Tuple[int, str]]:
+    """How many classes the data of ``splits`` has, and what says so (the first dataset that does): its
+    ``metainfo.classes``, the class folders of a folder-of-folders dataset, or the dataset type's own classes
+    (ImageNet, Places365, COCO)."""
+    scope = cfg.get('default_scope') or 'mmengine'
+    for key, dataset in _datasets(cfg, splits):
+        classes = (dataset.get('metainfo') or {}).get('classes') or dataset.get('classes')
+        if isinstance(classes, str) and osp.isfile(classes):  # mmpretrain: a file of class names, one a line
+            with open(classes) as f:
+                return sum(1 for line in f if line.strip()), f'the class names in {classes} ({key})'
+        if isinstance(classes, (list, tuple)) and classes:
+            return len(classes), f"{key}.metainfo.classes"
+        kind = dataset.get('type')
+        if isinstance(kind, str) and kind.split('.')[-1] == 'CustomDataset' and not dataset.get('ann_file'):
+            prefix = dataset.get('data_prefix') or ''
+            prefix = prefix.get('img_path', '') if isinstance(prefix, dict) else prefix
+            folder = osp.join(dataset.get('data_root') or '', prefix)
+            if osp.isdir(folder):
+                folders = [name for name in os.listdir(folder) if osp.isdir(osp.join(folder, name))]
+                if folders:
+                    return len(folders), f'the class folders of {folder} ({key})'
+            continue
+        if isinstance(kind, str):
+            with DATASETS.switch_scope_and_registry(dataset.get('_scope_', scope)) as registry:
+                cls = registry.get(kind)
+            classes = getattr(cls, 'METAINFO', {}).get('classes') if isinstance(cls, type) else None
+            if classes:
+                return len(classes), f'{key} ({kind})'
+    return None
+
+
+def _scans_class_folders(cls: type) -> bool:
+    """Whether datasets of ``cls`` read their samples from class folders when given no list (mmpretrain's
+    ``CustomDataset`` and its subclasses, such as ``ImageNet``)."""
+    return any(klass.__name__ == 'CustomDataset' and klass.__module__.startswith('mmpretrain')
+               for klass in cls.__mro__)
+
+
+def _folder_class_problem(cfg: Config, splits: Sequence[str]) -> Optional[str]:
+    """A dataset that will scan class folders (no list file) whose folders are not the classes it names
+    (its ``metainfo.classes`` or its type's): an ImageNet whose ``split`` was left out scans ``train/`` and
+    ``val/`` as two classes."""
+    scope = cfg.get('default_scope') or 'mmengine'
+    for key, dataset in _datasets(cfg, splits):
+        kind = dataset.get('type')
+        if not isinstance(kind, str):
+            continue
+        with DATASETS.switch_scope_and_registry(dataset.get('_scope_', scope)) as registry:
+            cls = registry.get(kind)
+        if not isinstance(cls, type) or not _scans_class_folders(cls):
+            continue
+        root, split = dataset.get('data_root') or '', dataset.get('split') or ''
+        prefix = dataset.get('data_prefix') or ''
+        prefix = (prefix.get('img_path', '') if isinstance(prefix, dict) else prefix) or split
+        ann_file = dataset.get('ann_file') or (split and osp.isfile(osp.join(root, 'meta', f'{split}.txt')))
+        folder = osp.join(root, prefix)
+        if ann_file or not osp.isdir(folder):
+            continue
+        classes = (dataset.get('metainfo') or {}).get('classes') or dataset.get('classes')
+        if isinstance(classes, str) and osp.isfile(classes):
+            with open(classes) as f:
+                classes = [line for line in f if line.strip()]
+        classes = classes if isinstance(classes, (list, tuple)) else getattr(cls, 'METAINFO', {}).get('classes')
+        folders = [name for name in os.listdir(folder) if osp.isdir(osp.join(folder, name))]
+        if classes and len(folders) != len(classes):
+            shown = ', '.join(sorted(folders)[:4]) + (', ...' if len(folders) > 4 else '')
+            return (f'{key}: {kind} would read {len(folders)} class folders in {folder} ({shown}) but has '
+                    f'{len(classes)} classes; point data_prefix or split at the folder of class folders, or set '
+                    f'{key}.metainfo.classes')
+    return None
+
+
+def _stated_class_counts(model: dict) -> Iterator[Tuple[str, int]]:
+    """Every place a model config states a number of classes: the classification head and data preprocessor,
+    mmdet's dense heads and RoI heads (their bbox and mask heads, per stage)."""
+    for part in ('head', 'data_preprocessor', 'bbox_head'):
+        value = (model.get(part) or {}).get('num_classes') if isinstance(model.get(part), dict) else None
+        if isinstance(value, int):
+            yield f'model.{part}.num_classes', value
+    roi_head = model.get('roi_head') or {}
+    for part in ('bbox_head', 'mask_head'):
+        heads = roi_head.get(part)
+        heads = heads if isinstance(heads, list) else [heads]
+        for index, head in enumerate(heads):
+            if isinstance(head, dict) and isinstance(head.get('num_classes'), int):
+                where = f'[{index}]' if isinstance(roi_head.get(part), list) else ''
+                yield f'model.roi_head.{part}{where}.num_classes', head['num_classes']
+
+
+def check_class_counts(cfg: Config, splits: Sequence[str]) -> None:
+    """Check, before anything is built, that every number of classes the model states (head, data
+    preprocessor, mmdet's bbox and mask heads) is the number the data has, and that the accuracy's top-k
+    fits it. One :class:`InputError` names both numbers and the keys to set.
+
+    Args:
+        cfg: The config.
+        splits: The splits the tool uses.
+    """
+    problem = _folder_class_problem(cfg, splits)
+    if problem:
+        raise InputError(problem)
+    found = _data_classes(cfg, splits)
+    if found is None:
+        return
+    count, source = found
+    model = dict(cfg.get('model') or {})
+    top_level = 'data_preprocessor' not in model and isinstance(cfg.get('data_preprocessor'), dict)
+    if top_level:
+        model['data_preprocessor'] = cfg.data_preprocessor  # mmengine's Runner merges the top-level one
+    stated = [(key[len('model.'):] if top_level and key.startswith('model.data_preprocessor') else key, value)
+              for key, value in _stated_class_counts(model)]  # the key to set is where the number is written
+    wrong = [(key, value) for key, value in stated if value != count]
+    if wrong:
+        stated = ', '.join(f'{key}={value}' for key, value in wrong)
+        keys = ' '.join(f'{key}={count}' for key, _ in wrong)
+        raise InputError(f'the data has {count} classes ({source}) but the model says {stated}; set '
+                         f'{keys} (e.g. --cfg-options {keys})')
+    for split in set(splits) & {'val', 'test'}:
+        for evaluator in _evaluators(cfg, split):
+            topk = evaluator.get('topk')
+            topk = (topk, ) if isinstance(topk, int) else topk
+            if topk and max(topk) > count:
+                fitting = tuple(k for k in topk if k <= count) or (1, )
+                raise InputError(f'{split}_evaluator.topk={tuple(topk)}: top-{max(topk)} accuracy needs at least '
+                                 f'{max(topk)} classes and the data has {count} ({source}); set '
+                                 f'{split}_evaluator.topk={fitting}')
+
+
+def check_config(cfg: Config, splits: Sequence[str]) -> None:
+    """Every check the tools run on a config before anything is built or written: its arguments
+    (:func:`check_arguments`), the paths it names (:func:`check_paths`) and its numbers of classes
+    (:func:`check_class_counts`). The first problem ends in one :class:`InputError` naming its key.
+
+    Args:
+        cfg: The config, with the command line applied.
+        splits: The splits the tool uses: ``('train', 'val')`` to train, ``('test',)`` to test.
+    """
+    check_arguments(cfg, splits)
+    check_paths(cfg, splits)
+    check_class_counts(cfg, splits)

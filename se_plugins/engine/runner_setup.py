@@ -20,10 +20,10 @@ from mmengine.logging import print_log
 from mmengine.registry import VISUALIZERS
 from mmengine.runner import Runner
 
-from se_plugins.utils import InputError, MissingInputError
+from se_plugins.utils import InputError
 
 from .checkpoint import require_checkpoint_fit
-from .config_checks import check_arguments, check_paths, point_at_data, unread_top_level_keys
+from .config_checks import check_config, point_at_data, read_config, unread_top_level_keys
 from .data_loading import end_quiet_workers, quiet_workers
 
 _started_gloo = False
@@ -80,9 +80,7 @@ def load_config(config: str,
         ann_file: The evaluators' annotation file, with ``data_root``.
         strict: A misspelt top-level key is an error, not a warning.
     """
-    if not osp.isfile(config):
-        raise MissingInputError(f'config file {config} does not exist')
-    cfg = Config.fromfile(config)
+    cfg = read_config(config)
     cfg.launcher = launcher
     if data_root:
         point_at_data(cfg, data_root, ann_file)
@@ -197,8 +195,7 @@ def run_leaving_nothing_on_early_failure(cfg: Config, splits: Sequence[str], run
     Returns:
         What ``run`` returns.
     """
-    check_arguments(cfg, splits)
-    check_paths(cfg, splits)
+    check_config(cfg, splits)
     work_dir = osp.abspath(cfg.work_dir)
     created = work_dir  # the top-most folder the Runner will make, if work_dir does not exist yet
     while not osp.exists(osp.dirname(created)):

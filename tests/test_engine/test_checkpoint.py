@@ -2,6 +2,7 @@
 import os
 import os.path as osp
 import random
+import re
 import resource
 import signal
 import subprocess
@@ -9,13 +10,14 @@ import time
 
 import pytest
 import torch
+from mmengine.config import Config
 from mmengine.runner import Runner
 
-from se_plugins.engine import ResumeError, checkpoint_problem, resolve_resume
-from se_plugins.utils import CheckpointWriteError
+from se_plugins.engine import ResumeError, build_model, checkpoint_problem, require_checkpoint_fit, resolve_resume
+from se_plugins.utils import CheckpointWriteError, InputError
 
-from helpers import (TRAIN_ENV, ToyDataset, ToyModel, assert_same_weights, logged_iterations, torchrun_command,
-                     train_command)
+from helpers import (PLACES_CONFIG, REPO, TRAIN_ENV, ToyDataset, ToyModel, assert_same_weights, logged_iterations,
+                     torchrun_command, train_command)
 
 
 def save(path, value=1.0):
@@ -194,3 +196,54 @@ def test_when_a_rank_dies_the_run_ends_instead_of_hanging(places, tmp_path):
     assert 'ChildFailedError' in log.read_text() or 'failed' in log.read_text()
     print(f'torchrun ended {seconds:.1f} s after the kill')
     assert seconds < 60, seconds  # torchrun notices the dead worker and stops the other one
+
+
+def narrow_classifier(depth: int = 18, classes: int = 365):
+    cfg = Config.fromfile(PLACES_CONFIG)
+    cfg.merge_from_dict({'model.backbone.depth': depth, 'model.backbone.stem_channels': 16,
+                         'model.backbone.base_channels': 16, 'model.head.in_channels': 128 * (1 if depth < 50 else 4),
+                         'model.head.num_classes': classes})
+    return build_model(cfg)
+
+
+def test_a_checkpoint_must_fit_entirely_and_for_fine_tuning_its_backbone_must(tmp_path):
+    path = str(tmp_path / 'se-resnet18.pth')
+    weights = narrow_classifier().state_dict()
+    torch.save({'state_dict': weights}, path)
+    total = len(weights)
+    assert require_checkpoint_fit(narrow_classifier(), path, 'checkpoint') == (
+        f'checkpoint {path}: loaded {total} of {total} tensors')
+    deeper = narrow_classifier(depth=34).state_dict()
+    missing = [name for name in deeper if name not in weights and not name.endswith('num_batches_tracked')]
+    with pytest.raises(InputError) as error:
+        require_checkpoint_fit(narrow_classifier(depth=34), path, 'checkpoint')
+    assert str(error.value) == (
+        f"checkpoint {path} does not fit the model of the config (ImageClassifier): {len(missing)} of the model's "
+        f'{len(missing) + len([n for n in deeper if n in weights])} tensors missing '
+        '(backbone.layer1, backbone.layer2, backbone.layer3, backbone.layer4). Its weights are for another '
+        'network, depth or config')
+    with pytest.raises(InputError, match=r'of other shapes \(e\.g\. head\.fc\.weight: checkpoint \(365, 128\), '
+                                         r'model \(3, 128\)\)'):
+        require_checkpoint_fit(narrow_classifier(classes=3), path, 'checkpoint')
+    # fine-tuning on 3 classes: the head is left out, and said so
+    assert require_checkpoint_fit(narrow_classifier(classes=3), path, 'load_from', fine_tune=True) == (
+        f'load_from {path}: loaded {total - 2} of {total} tensors; skipped: head.fc (other shapes or not in the '
+        'checkpoint)')
+    with pytest.raises(InputError, match=rf'^load_from {path} does not fit the backbone of the model of the config '):
+        require_checkpoint_fit(narrow_classifier(depth=34, classes=3), path, 'load_from', fine_tune=True)
+
+
+@pytest.mark.slow
+def test_testing_a_checkpoint_of_another_depth_is_one_error_before_any_evaluation(places, uninterrupted, tmp_path):
+    """tools/test.py, run from a project folder outside the repository, with an SE-ResNet-18 checkpoint on the
+    same config at depth 34: mmengine would evaluate with the missing blocks random."""
+    project = tmp_path / 'project'
+    project.mkdir()
+    command = train_command(places, project / 'work', **{'model.backbone.depth': 34})
+    command[1:3] = [osp.join(REPO, 'tools', 'test.py'), command[2], str(uninterrupted['epochs'])]
+    result = subprocess.run(command, capture_output=True, text=True, env=TRAIN_ENV, cwd=project, timeout=300)
+    assert result.returncode == 1 and 'Traceback' not in result.stderr, result.stderr[-3000:]
+    assert re.fullmatch(rf'error: checkpoint {uninterrupted["epochs"]} does not fit the model of the config '
+                        r"\(ImageClassifier\): \d+ of the model's \d+ tensors missing \(backbone\.layer1, .*\)\. "
+                        'Its weights are for another network, depth or config', result.stderr.strip().splitlines()[-1])
+    assert list(project.iterdir()) == []  # no work dir, no log

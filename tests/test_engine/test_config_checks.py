@@ -7,7 +7,8 @@ from mmengine.config import Config
 import se_plugins  # noqa: F401
 from se_plugins.datasets import make_coco_detection
 from se_plugins.engine import prepare_training
-from se_plugins.engine.config_checks import check_arguments, check_paths, point_at_data, unread_top_level_keys
+from se_plugins.engine.config_checks import (check_arguments, check_class_counts, check_paths, point_at_data,
+                                             unread_top_level_keys)
 from se_plugins.utils import InputError, MissingInputError
 
 from helpers import CONFIGS, REPO
@@ -21,8 +22,10 @@ def coco_root(module_tmp_path):
 
 
 @pytest.mark.parametrize('path', CONFIGS)
-def test_our_configs_have_no_misspelt_top_level_key(path):
-    assert unread_top_level_keys(Config.fromfile(osp.join(REPO, path))) == []
+def test_our_configs_have_no_misspelt_top_level_key_and_state_their_datas_classes(path):
+    cfg = Config.fromfile(osp.join(REPO, path))
+    assert unread_top_level_keys(cfg) == []
+    check_class_counts(cfg, ('train', 'val', 'test'))
 
 
 def test_a_misspelt_top_level_key_is_named_with_the_key_it_means(tmp_path):
@@ -117,6 +120,44 @@ def test_an_argument_nothing_takes_is_named_with_its_key_and_the_closest_name(co
         check_arguments(cfg, ('test',))  # tools/test.py builds none of these
 
 
+@pytest.mark.parametrize('config, change, message', [
+    (COCO, {'train_dataloader.dataset.type': 'CocoDatset'},
+     "train_dataloader.dataset.type: 'CocoDatset' is not a dataset of scope 'mmdet'; did you mean 'CocoDataset'?"),
+    (PLACES, {'train_dataloader.dataset.type': 'Places365'},
+     "train_dataloader.dataset.type: 'Places365' is not a dataset of scope 'mmpretrain'; it is se_plugins's: "
+     "write type='se_plugins.Places365'"),
+    (COCO, {'train_dataloader.num_workers': None},
+     'train_dataloader.persistent_workers=True needs train_dataloader.num_workers of at least 1, got 0; set '
+     'num_workers or persistent_workers=False'),
+    (COCO, {'train_dataloader.sampler': None},
+     "train_dataloader: needs a 'sampler', e.g. sampler=dict(type='DefaultSampler', shuffle=True), which is missing"),
+    (COCO, {'train_dataloader.batch_size': None},
+     "train_dataloader: needs 'batch_size' for its batch_sampler (AspectRatioBatchSampler), which is missing"),
+    (COCO, {'optim_wrapper.optimizer': None}, "optim_wrapper: OptimWrapper needs the argument 'optimizer', which is "
+                                              'missing'),
+    (COCO, {'model.backbone.depth': '50'}, "model.backbone.depth must be an integer, got '50'"),
+    (COCO, {'model.data_preprocessor.std': None},
+     'model.data_preprocessor: DetDataPreprocessor: mean and std should be both None or tuple'),
+])
+def test_what_a_run_needs_beyond_each_signature_is_named(config, change, message):
+    """Beyond each part's signature: a type its scope does not have, what the Runner needs of a dataloader,
+    a required argument given to the builder and not the class, what a constructor asserts."""
+    cfg = Config.fromfile(config)
+    prepare_training(cfg)
+    for key, value in change.items():
+        *path, name = key.split('.')
+        holder = cfg
+        for part in path:
+            holder = holder[part]
+        if value is None:
+            del holder[name]
+        else:
+            holder[name] = value
+    with pytest.raises(InputError) as error:
+        check_arguments(cfg, ('train', 'val'))
+    assert str(error.value) == message
+
+
 PLUGIN_CONFIG = osp.join(REPO, 'configs', 'se_plugin', 'faster-rcnn_r50-se_fpn_1x_coco.py')
 
 
@@ -131,6 +172,8 @@ PLUGIN_CONFIG = osp.join(REPO, 'configs', 'se_plugin', 'faster-rcnn_r50-se_fpn_1
      'model.backbone.plugins: SEPlugin on 256 channels with ratio 512 has 0 squeeze channels; use a smaller ratio'),
     (dict(cfg=dict(type='se_plugins.SEPlugin', ratio=128), position='after_conv2'),
      'model.backbone.plugins: SEPlugin on 64 channels with ratio 128 has 0 squeeze channels; use a smaller ratio'),
+    ({'backbone.norm_cfg': dict(type='BN', require_grad=True)},
+     "model.backbone: ResNet: _BatchNorm.__init__() got an unexpected keyword argument 'require_grad'"),
     ({'backbone.depth': 18}, 'model.backbone.plugins: ResNet-18 has basic blocks, which take no plugins in mmdet; '
                              'use depth 50, 101 or 152'),
     ({'backbone.type': 'se_plugins.SEResNet'},
@@ -153,3 +196,67 @@ def test_the_plugin_configs_pass_the_checks():
     for path in CONFIGS:
         if path.startswith('configs/se_plugin/'):
             check_arguments(Config.fromfile(osp.join(REPO, path)), ('train', 'val'))
+
+
+PLACES = osp.join(REPO, 'configs', 'places365', 'se-resnet50_8xb32-scratch_places365.py')
+
+
+def folder_of_folders(root, classes=('cat', 'dog', 'fox')):
+    for name in classes:
+        (root / name).mkdir(parents=True)
+    return str(root)
+
+
+@pytest.mark.parametrize('options, message', [
+    ({'model.head.num_classes': 5, 'data_preprocessor.num_classes': 3},
+     'the data has 3 classes (the class folders of {root}/ (train_dataloader.dataset)) but the model says '
+     'model.head.num_classes=5; set model.head.num_classes=3 (e.g. --cfg-options model.head.num_classes=3)'),
+    ({'model.head.num_classes': 2},  # the data preprocessor (mmpretrain's top-level one) says 365
+     'the data has 3 classes (the class folders of {root}/ (train_dataloader.dataset)) but the model says '
+     'model.head.num_classes=2, data_preprocessor.num_classes=365; set model.head.num_classes=3 '
+     'data_preprocessor.num_classes=3 (e.g. --cfg-options model.head.num_classes=3 '
+     'data_preprocessor.num_classes=3)'),
+    ({'model.head.num_classes': 3, 'data_preprocessor.num_classes': 3},
+     'val_evaluator.topk=(1, 5): top-5 accuracy needs at least 5 classes and the data has 3 (the class folders '
+     'of {root}/ (train_dataloader.dataset)); set val_evaluator.topk=(1,)'),
+    ({'model.head.num_classes': 3, 'data_preprocessor.num_classes': 3, 'val_evaluator.topk': (1, 3)}, None),
+])
+def test_the_number_of_classes_of_a_folder_of_class_folders_is_checked_against_the_model(options, message, tmp_path):
+    root = folder_of_folders(tmp_path / 'images')
+    cfg = Config.fromfile(PLACES)
+    for split in ('train', 'val'):
+        cfg[f'{split}_dataloader'].dataset = dict(type='CustomDataset', data_root=root + '/', data_prefix='',
+                                                  ann_file='', pipeline=[])
+    cfg.merge_from_dict(options)
+    if message is None:
+        check_class_counts(cfg, ('train', 'val'))
+        return
+    with pytest.raises(InputError) as error:
+        check_class_counts(cfg, ('train', 'val'))
+    assert str(error.value) == message.format(root=root)
+
+
+def test_coco_classes_are_checked_against_every_detection_head():
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'mask_rcnn', 'mask-rcnn_se-r50_fpn_1x_coco.py'))
+    cfg.merge_from_dict({'train_dataloader.dataset.metainfo': dict(classes=('square', 'circle')),
+                         'model.roi_head.bbox_head.num_classes': 2})
+    with pytest.raises(InputError, match=r'^the data has 2 classes \(train_dataloader.dataset.metainfo.classes\) '
+                       r'but the model says model.roi_head.mask_head.num_classes=80; set '
+                       r'model.roi_head.mask_head.num_classes=2 '):
+        check_class_counts(cfg, ('train', ))
+
+
+def test_an_imagenet_without_its_split_is_named_before_it_scans_train_and_val_as_classes(tmp_path):
+    root = folder_of_folders(tmp_path / 'imagenet', classes=('train', 'val'))
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'imagenet', 'se-resnet50_8xb32_in1k.py'))
+    point_at_data(cfg, root)
+    (tmp_path / 'imagenet' / 'meta').mkdir()
+    (tmp_path / 'imagenet' / 'meta' / 'val.txt').write_text('val/0.jpg 0\n')
+    check_class_counts(cfg, ('val', ))  # its split names the list meta/val.txt: no folders are scanned
+    del cfg.val_dataloader.dataset.split
+    with pytest.raises(InputError) as error:
+        check_class_counts(cfg, ('val', ))
+    assert str(error.value) == (
+        f'val_dataloader.dataset: se_plugins.ImageNet would read 3 class folders in {root}/ (meta, train, val) but has '
+        '1000 classes; point data_prefix or split at the folder of class folders, or set '
+        'val_dataloader.dataset.metainfo.classes')

@@ -13,6 +13,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
+import se_plugins
 from se_plugins.datasets import make_coco_detection, make_imagenet, make_places365
 
 from helpers import REPO, assert_same_weights, torchrun_command, train_command
@@ -260,7 +261,8 @@ def places_root(module_tmp_path):
 @pytest.mark.parametrize('mistake', ['misspelt backbone argument', 'misspelt option key', 'no such data root',
                                      'misspelt ImageNet data_root', 'misspelt top-level key',
                                      'no pretrained weights', 'malformed list line', 'ann-file without data-root',
-                                     'unknown plugin position'])
+                                     'unknown plugin position', 'misspelt package _base_', 'misspelt path _base_',
+                                     'syntax error', 'fewer classes in the head than class folders'])
 def test_a_users_mistake_is_one_line_naming_what_to_fix_and_leaves_nothing(mistake, coco_root, places_root, tmp_path):
     project = tmp_path / 'my_project'  # the user's folder, outside the repository
     project.mkdir()
@@ -301,6 +303,40 @@ def test_a_users_mistake_is_one_line_naming_what_to_fix_and_leaves_nothing(mista
         args = ['--data-root', coco_root]
         expected = ("error: model.backbone.plugins[0].position: 'after_conv4' is not a plugin position; "
                     "choose one of ['after_conv1', 'after_conv2', 'after_conv3']")
+    elif mistake == 'misspelt package _base_':
+        config = project / 'mine.py'
+        config.write_text("_base_ = 'se_plugins::imagenet/se-resnet50_8xb32_inlk.py'\n")
+        missing = osp.join(osp.dirname(se_plugins.__file__), '.mim', 'configs', 'imagenet',
+                           'se-resnet50_8xb32_inlk.py')
+        expected = (f"error: {config}: _base_ 'se_plugins::imagenet/se-resnet50_8xb32_inlk.py' does not exist "
+                    f"({missing}); did you mean 'se_plugins::imagenet/se-resnet50_8xb32_in1k.py'?")
+    elif mistake == 'misspelt path _base_':
+        config = project / 'mine.py'
+        misspelt = osp.join(REPO, 'configs', 'places365', 'se-resnet50_8xb32-scratch_place365.py')
+        config.write_text(f"_base_ = {misspelt!r}\n")
+        expected = (f"error: {config}: _base_ '{REPO}/configs/places365/se-resnet50_8xb32-scratch_place365.py' does "
+                    f"not exist ({REPO}/configs/places365/se-resnet50_8xb32-scratch_place365.py); did you mean "
+                    f"'{REPO}/configs/places365/se-resnet50_8xb32-scratch_places365.py'?")
+    elif mistake == 'syntax error':
+        config = project / 'mine.py'
+        config.write_text(f"_base_ = {PLACES!r}\nmodel = dict(backbone=dict(depth=50)\n"
+                          "train_cfg = dict(max_epochs=1)\n")
+        expected = f"error: {config}:2: syntax error in the config: '(' was never closed"
+    elif mistake == 'fewer classes in the head than class folders':  # mmpretrain: an IndexError in iteration 1
+        images = project / 'images'
+        for name in ('cat', 'dog', 'fox'):
+            (images / name).mkdir(parents=True)
+            for path in glob.glob(osp.join(places_root, 'data_256', '**', '*.jpg'), recursive=True)[:2]:
+                shutil.copy(path, images / name)
+        config = project / 'mine.py'
+        config.write_text(f"_base_ = {PLACES!r}\ntrain_dataloader = dict(dataset=dict(_delete_=True, "
+                          f"type='CustomDataset', data_root={str(images)!r}, pipeline=[]))\n"
+                          "model = dict(head=dict(num_classes=2), data_preprocessor=dict(num_classes=2))\n")
+        args = ['--no-validate']
+        expected = (f'error: the data has 3 classes (the class folders of {images}/ (train_dataloader.dataset)) '
+                    'but the model says model.head.num_classes=2, model.data_preprocessor.num_classes=2; set '
+                    'model.head.num_classes=3 model.data_preprocessor.num_classes=3 (e.g. --cfg-options '
+                    'model.head.num_classes=3 model.data_preprocessor.num_classes=3)')
     else:
         args, expected = ['--ann-file', 'val.json'], 'error: --ann-file goes with --data-root'
     before = sorted(p.name for p in project.iterdir())
