@@ -1,8 +1,10 @@
 """README and docs: the config snippets README shows build SE models, every relative link resolves, and the
 README stays short (reference material lives in docs/)."""
 import glob
+import os
 import os.path as osp
 import re
+import subprocess
 
 import pytest
 from mmengine.config import Config
@@ -55,3 +57,18 @@ def test_every_relative_link_resolves(document):
 def test_the_link_check_sees_links():
     assert relative_links('[a](docs/x.md) [b](https://x.org) [c](#top) `[d](y.md)`\n```\n[e](z.md)\n```') == \
         ['docs/x.md', 'y.md']
+
+
+def test_the_readme_commands_run_as_written_from_a_shell_that_activated_nothing():
+    """README's activation line, then its tools/test.py line, typed in a fresh shell (no venv on PATH): the
+    tool runs (and, without that checkpoint here, ends with its own one-line error), rather than
+    ``ModuleNotFoundError: No module named 'torch'``."""
+    block = re.search(r'## Train and test\n.*?```bash\n(.*?)```', README, re.S).group(1).splitlines()
+    activate, test = block[0], next(line for line in block if line.startswith('python tools/test.py'))
+    assert activate == 'source .venv/bin/activate'
+    fresh_shell = {'PATH': '/usr/local/bin:/usr/bin:/bin', 'HOME': os.environ.get('HOME', '/root')}
+    result = subprocess.run(['bash', '-c', f'{activate} && {test}'], cwd=REPO, env=fresh_shell, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert result.stderr.strip().splitlines()[-1] == (
+        'error: checkpoint work_dirs/faster_rcnn_se_r50_coco/epoch_12.pth: no such file')

@@ -246,3 +246,6 @@ for device in devices:
     assert keep.tolist() == [0] and pooled.item() == 1.0, (keep, pooled)
     print(f'[setup] mmcv nms and roi_align run on {device}')
 EOF
+ACTIVATE="$VENV/bin/activate"
+[ "$VENV" = "$REPO/.venv" ] && ACTIVATE=".venv/bin/activate"
+echo "[setup] ready. The tools run in this environment; in each new shell, first: source $ACTIVATE"

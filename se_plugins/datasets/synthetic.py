@@ -6,6 +6,7 @@
 - ImageNet (mmpretrain's layout): ``train/<wnid>/*.JPEG``, ``val/*.JPEG``, ``meta/{train,val}.txt``.
 - Places365 (the official layout): ``categories_places365.txt``, ``places365_train_standard.txt``,
   ``places365_val.txt``, ``data_256/`` and ``val_256/``.
+- One's own images: ``{train,val}/<class>/*.jpg``, with the lists ``{train,val}.txt`` and ``classes.txt``.
 
 Classification images of one class share a colour and stripe pattern, so a model can learn them.
 """
@@ -164,4 +165,31 @@ def make_places365(out_dir: str,
     _write_split(rng, osp.join(out_dir, 'data_256'), osp.join(out_dir, 'places365_train_standard.txt'), train,
                  image_size)
     _write_split(rng, osp.join(out_dir, 'val_256'), osp.join(out_dir, 'places365_val.txt'), val, image_size)
+    return out_dir
+
+
+def make_class_folders(out_dir: str,
+                       classes: Sequence[str] = ('daisy', 'rose', 'tulip'),
+                       train_per_class: int = 8,
+                       val_per_class: int = 4,
+                       image_size: int = 64,
+                       seed: int = 0) -> str:
+    """Write a set of one's own images as users keep them; return ``out_dir``. Both layouts that
+    mmpretrain's ``CustomDataset`` reads: ``{train,val}/<class>/<n>.jpg`` (a folder of class folders), and
+    the lists ``{train,val}.txt`` (``<class>/<n>.jpg <label>``) with ``classes.txt`` (a class a line).
+
+    Args:
+        out_dir: The dataset folder to create.
+        classes: The class names, in label order.
+        train_per_class: Training images per class.
+        val_per_class: Validation images per class.
+        image_size: Height and width of every image.
+        seed: Random seed.
+    """
+    rng = np.random.default_rng(seed)
+    for split, count in (('train', train_per_class), ('val', val_per_class)):
+        entries = [(f'{name}/{i + 1:04d}.jpg', label) for label, name in enumerate(classes) for i in range(count)]
+        _write_split(rng, osp.join(out_dir, split), osp.join(out_dir, f'{split}.txt'), entries, image_size)
+    with open(osp.join(out_dir, 'classes.txt'), 'w') as f:
+        f.write(''.join(f'{name}\n' for name in classes))
     return out_dir
