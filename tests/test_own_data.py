@@ -103,9 +103,9 @@ def test_a_count_that_does_not_match_stops_with_the_line_the_page_shows(tmp_path
     assert not (project / 'work_dirs').exists()
 
 
-# A detector that has learned nothing scores about 0 on the generated shapes; the demo's config reached 0.45
-# with these 64 images in 4 epochs (tests/test_tools/test_demo.py).
-MIN_BBOX_MAP = 0.2
+# A detector that has learned nothing scores about 0 on the generated shapes: 0.001 for this recipe trained
+# with lr 0. Its 4 epochs on 64 images scored 0.11 with the page's seed, 0.13 and 0.2-0.3 without one.
+MIN_BBOX_MAP = 0.05
 
 
 def test_the_detection_recipe_runs_as_written_and_beats_chance(tmp_path):
@@ -115,4 +115,5 @@ def test_the_detection_recipe_runs_as_written_and_beats_chance(tmp_path):
     assert (project / 'shapes.py').is_file()  # the GPU recipe, which the CPU one repeats on the demo's config
     tested = next(r for r in results if 'mim test' in r.args[-1])
     bbox_map = float(re.findall(r'coco/bbox_mAP: ([\d.]+)', tested.stdout + tested.stderr)[-1])
+    print(f'bbox mAP {bbox_map}')
     assert bbox_map > MIN_BBOX_MAP, tested.stdout[-2000:]

@@ -152,9 +152,13 @@ def test_cli_resume_from_a_bad_file_is_one_clear_error(places, tmp_path):
     assert 'Traceback' not in result.stderr
 
 
-def _small_file_limit():  # in the child: files over 20 MB fail to write (EFBIG) instead of killing it
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (20 << 20, 20 << 20))
+def _file_limit(size: int):
+    """What a child runs first so that its files over ``size`` bytes fail to write (EFBIG) instead of killing
+    it (SIGXFSZ)."""
+    def limit():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+    return limit
 
 
 @pytest.mark.slow
@@ -162,8 +166,9 @@ def test_a_checkpoint_that_cannot_be_written_stops_the_run_with_one_line_and_res
     work_dir = tmp_path / 'work'
     subprocess.run(train_command(places, work_dir, epochs=1), check=True, capture_output=True, env=TRAIN_ENV,
                    timeout=600)
+    half_a_checkpoint = (work_dir / 'epoch_1.pth').stat().st_size // 2  # the logs stay below it
     full = subprocess.run(train_command(places, work_dir, '--resume', epochs=2), capture_output=True, text=True,
-                          env=TRAIN_ENV, timeout=600, preexec_fn=_small_file_limit)
+                          env=TRAIN_ENV, timeout=600, preexec_fn=_file_limit(half_a_checkpoint))
     assert full.returncode == 1
     assert full.stderr.strip().splitlines()[-1] == (
         f'error: cannot write checkpoint {work_dir / "epoch_2.pth"}: File too large [Errno 27]; '
