@@ -5,8 +5,6 @@ import os
 import os.path as osp
 import re
 import subprocess
-import sys
-import sysconfig
 import tarfile
 import textwrap
 import zipfile
@@ -42,64 +40,6 @@ def model_names() -> list:
         with open(osp.join(REPO, metafile)) as f:
             names += [model['Name'] for model in yaml.safe_load(f)['Models']]
     return names
-
-
-def build(command: list, cwd: str) -> str:
-    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
-    return result.stdout
-
-
-@pytest.fixture(scope='module')
-def distributions(module_tmp_path):
-    """The sdist of a clean copy of the repository, and the wheel pip builds from that sdist."""
-    out = module_tmp_path / 'dist'
-    out.mkdir()
-    clean = out / 'clone'
-    build(['git', 'clone', '-q', '--no-hardlinks', REPO, str(clean)], cwd=str(out))
-    for changed in subprocess.run(['git', 'ls-files', '-m', '-o', '--exclude-standard'], cwd=REPO,
-                                  capture_output=True, text=True, check=True).stdout.split():
-        # the working tree as it is, so that the test checks what would be committed
-        target = clean / changed
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if osp.islink(osp.join(REPO, changed)):
-            target.unlink(missing_ok=True)
-            target.symlink_to(os.readlink(osp.join(REPO, changed)))
-        else:
-            target.write_bytes(open(osp.join(REPO, changed), 'rb').read())
-    build([sys.executable, 'setup.py', '-q', 'sdist', '-d', str(out)], cwd=str(clean))
-    sdist, = glob.glob(str(out / '*.tar.gz'))
-    build([sys.executable, '-m', 'pip', 'wheel', '-q', '--no-deps', '--no-build-isolation', '-w', str(out), sdist],
-          cwd=str(out))
-    wheel, = glob.glob(str(out / '*.whl'))
-    return sdist, wheel
-
-
-@pytest.fixture(scope='module')
-def installed(distributions, module_tmp_path):
-    """A fresh venv with only the wheel installed (non-editable); the stack (torch, OpenMMLab, mim) is
-    this environment's, seen through a .pth file that leaves out this repository's editable install."""
-    root = module_tmp_path / 'user'
-    root.mkdir()
-    venv = root / 'venv'
-    build([sys.executable, '-m', 'venv', str(venv)], cwd=str(root))
-    python = str(venv / 'bin' / 'python')
-    stack = root / 'stack'
-    stack.mkdir()
-    site_packages = sysconfig.get_paths()['purelib']
-    for entry in os.listdir(site_packages):
-        if not re.match(r'(__editable__.*)?se[-_]plugins', entry) and not entry.endswith('.pth'):
-            (stack / entry).symlink_to(osp.join(site_packages, entry))
-    venv_site = build([python, '-c', 'import sysconfig; print(sysconfig.get_paths()["purelib"])'], cwd=str(root))
-    with open(osp.join(venv_site.strip(), 'se_plugins_test_stack.pth'), 'w') as f:
-        f.write(f'{stack}\n')
-    build([python, '-m', 'pip', 'install', '-q', '--no-deps', '--disable-pip-version-check', distributions[1]],
-          cwd=str(root))
-    project = root / 'my_project'  # where the user works: outside the repository
-    project.mkdir()
-    package = build([python, '-c', 'import se_plugins; print(se_plugins.__file__)'], cwd=str(project)).split()[-1]
-    assert package.startswith(venv_site.strip()), package  # the wheel's copy, not the repository
-    return python, str(project)
 
 
 def user_run(installed, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:

@@ -1,6 +1,6 @@
 """docs/own_data.md, run as written: its configs are written into a project folder outside the repository and
-its commands typed there, one after the other, in a shell that activated the set-up's environment (all but
-the block the page marks ``# on GPUs``)."""
+its commands typed there, one after the other, in a fresh shell that activated an environment with the wheel
+installed non-editable (conftest's ``installed``), all but the block the page marks ``# on GPUs``."""
 import json
 import os
 import os.path as osp
@@ -30,13 +30,13 @@ def sections() -> Dict[str, List[Tuple[str, str]]]:
     return found
 
 
-def run_section(title: str, project) -> List[subprocess.CompletedProcess]:
-    """Write the section's config files into ``project`` and run its commands there, as a user who ran
-    ``source .venv/bin/activate`` in a fresh shell; return each command's result, stopping at a failure."""
+def run_section(title: str, project, python: str) -> List[subprocess.CompletedProcess]:
+    """Write the section's config files into ``project`` and run its commands there, as a user who activated
+    the environment of ``python`` in a fresh shell; return each command's result, stopping at a failure."""
     blocks = next(blocks for name, blocks in sections().items() if name.startswith(title))
     shell = {'PATH': '/usr/local/bin:/usr/bin:/bin', 'HOME': os.environ.get('HOME', '/root'),
              'OMP_NUM_THREADS': '2'}
-    activate = f'source {osp.join(osp.dirname(sys.executable), "activate")}'
+    activate = f'source {osp.join(osp.dirname(python), "activate")}'
     results = []
     for language, text in blocks:
         if language == 'python':
@@ -62,10 +62,10 @@ def last_metrics(work_dir) -> dict:
     return [line for line in lines if 'step' in line and 'lr' not in line][-1]
 
 
-def test_the_classification_recipe_runs_as_written_and_beats_chance(tmp_path):
+def test_the_classification_recipe_runs_as_written_and_beats_chance(installed, tmp_path):
     project = tmp_path / 'my_project'
     project.mkdir()
-    results = run_section('Classify your own images', project)
+    results = run_section('Classify your own images', project, installed[0])
     classes = sorted(p.name for p in (project / 'data' / 'flowers' / 'train').iterdir())
     assert classes == ['daisy', 'rose', 'tulip']
     assert (project / 'checkpoints' / 'se-resnet50_timm.pth').is_file()
@@ -108,10 +108,10 @@ def test_a_count_that_does_not_match_stops_with_the_line_the_page_shows(tmp_path
 MIN_BBOX_MAP = 0.05
 
 
-def test_the_detection_recipe_runs_as_written_and_beats_chance(tmp_path):
+def test_the_detection_recipe_runs_as_written_and_beats_chance(installed, tmp_path):
     project = tmp_path / 'my_project'
     project.mkdir()
-    results = run_section('Detect objects in your own COCO-format dataset', project)
+    results = run_section('Detect objects in your own COCO-format dataset', project, installed[0])
     assert (project / 'shapes.py').is_file()  # the GPU recipe, which the CPU one repeats on the demo's config
     tested = next(r for r in results if 'mim test' in r.args[-1])
     bbox_map = float(re.findall(r'coco/bbox_mAP: ([\d.]+)', tested.stdout + tested.stderr)[-1])
