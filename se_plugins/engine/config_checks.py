@@ -562,34 +562,60 @@ def check_arguments(cfg: Config, splits: Sequence[str]) -> None:
             raise InputError(problem)
 
 
+def _named_classes(dataset: dict) -> Optional[List[str]]:
+    """The classes a dataset config names: its ``metainfo.classes``, or mmpretrain's ``classes``, a list or a
+    file of class names, one a line."""
+    classes = (dataset.get('metainfo') or {}).get('classes') or dataset.get('classes')
+    if isinstance(classes, str) and osp.isfile(classes):
+        with open(classes) as f:
+            return [line.strip() for line in f if line.strip()]
+    return list(classes) if isinstance(classes, (list, tuple)) and classes else None
+
+
+def _dataset_class(dataset: dict, scope: str) -> Optional[type]:
+    """The class a dataset config builds, if its type is registered."""
+    kind = dataset.get('type')
+    if not isinstance(kind, str):
+        return None
+    with DATASETS.switch_scope_and_registry(dataset.get('_scope_', scope)) as registry:
+        cls = registry.get(kind)
+    return cls if isinstance(cls, type) else None
+
+
+def _image_folder(dataset: dict, default: str = '') -> str:
+    """The folder a dataset config reads its images from: ``data_root`` joined with ``data_prefix`` (or
+    its ``img_path``), or with ``default`` when it gives none."""
+    prefix = dataset.get('data_prefix') or ''
+    prefix = prefix.get('img_path', '') if isinstance(prefix, dict) else prefix
+    return osp.join(dataset.get('data_root') or '', prefix or default)
+
+
+def _class_folders(folder: str) -> List[str]:
+    """The subfolders of ``folder`` (none if it is not a directory)."""
+    return [name for name in os.listdir(folder) if osp.isdir(osp.join(folder, name))] if osp.isdir(folder) else []
+
+
 def _data_classes(cfg: Config, splits: Sequence[str]) -> Optional[Tuple[int, str]]:
     """How many classes the data of ``splits`` has, and what says so (the first dataset that does): its
-    ``metainfo.classes``, the class folders of a folder-of-folders dataset, or the dataset type's own classes
-    (ImageNet, Places365, COCO)."""
+    ``metainfo.classes`` (or classes file), the class folders of a folder-of-folders dataset, or the dataset
+    type's own classes (ImageNet, Places365, COCO)."""
     scope = cfg.get('default_scope') or 'mmengine'
     for key, dataset in _datasets(cfg, splits):
-        classes = (dataset.get('metainfo') or {}).get('classes') or dataset.get('classes')
-        if isinstance(classes, str) and osp.isfile(classes):  # mmpretrain: a file of class names, one a line
-            with open(classes) as f:
-                return sum(1 for line in f if line.strip()), f'the class names in {classes} ({key})'
-        if isinstance(classes, (list, tuple)) and classes:
-            return len(classes), f"{key}.metainfo.classes"
+        classes = _named_classes(dataset)
+        if classes:
+            named = (dataset.get('metainfo') or {}).get('classes') or dataset.get('classes')
+            return len(classes), (f'the class names in {named} ({key})' if isinstance(named, str)
+                                  else f'{key}.metainfo.classes')
         kind = dataset.get('type')
         if isinstance(kind, str) and kind.split('.')[-1] == 'CustomDataset' and not dataset.get('ann_file'):
-            prefix = dataset.get('data_prefix') or ''
-            prefix = prefix.get('img_path', '') if isinstance(prefix, dict) else prefix
-            folder = osp.join(dataset.get('data_root') or '', prefix)
-            if osp.isdir(folder):
-                folders = [name for name in os.listdir(folder) if osp.isdir(osp.join(folder, name))]
-                if folders:
-                    return len(folders), f'the class folders of {folder} ({key})'
+            folder = _image_folder(dataset)
+            folders = _class_folders(folder)
+            if folders:
+                return len(folders), f'the class folders of {folder} ({key})'
             continue
-        if isinstance(kind, str):
-            with DATASETS.switch_scope_and_registry(dataset.get('_scope_', scope)) as registry:
-                cls = registry.get(kind)
-            classes = getattr(cls, 'METAINFO', {}).get('classes') if isinstance(cls, type) else None
-            if classes:
-                return len(classes), f'{key} ({kind})'
+        classes = getattr(_dataset_class(dataset, scope), 'METAINFO', {}).get('classes')
+        if classes:
+            return len(classes), f'{key} ({kind})'
     return None
 
 
@@ -606,31 +632,21 @@ def _folder_class_problem(cfg: Config, splits: Sequence[str]) -> Optional[str]:
     ``val/`` as two classes."""
     scope = cfg.get('default_scope') or 'mmengine'
     for key, dataset in _datasets(cfg, splits):
-        kind = dataset.get('type')
-        if not isinstance(kind, str):
-            continue
-        with DATASETS.switch_scope_and_registry(dataset.get('_scope_', scope)) as registry:
-            cls = registry.get(kind)
-        if not isinstance(cls, type) or not _scans_class_folders(cls):
+        cls = _dataset_class(dataset, scope)
+        if cls is None or not _scans_class_folders(cls):
             continue
         root, split = dataset.get('data_root') or '', dataset.get('split') or ''
-        prefix = dataset.get('data_prefix') or ''
-        prefix = (prefix.get('img_path', '') if isinstance(prefix, dict) else prefix) or split
         ann_file = dataset.get('ann_file') or (split and osp.isfile(osp.join(root, 'meta', f'{split}.txt')))
-        folder = osp.join(root, prefix)
+        folder = _image_folder(dataset, default=split)
         if ann_file or not osp.isdir(folder):
             continue
-        classes = (dataset.get('metainfo') or {}).get('classes') or dataset.get('classes')
-        if isinstance(classes, str) and osp.isfile(classes):
-            with open(classes) as f:
-                classes = [line for line in f if line.strip()]
-        classes = classes if isinstance(classes, (list, tuple)) else getattr(cls, 'METAINFO', {}).get('classes')
-        folders = [name for name in os.listdir(folder) if osp.isdir(osp.join(folder, name))]
+        classes = _named_classes(dataset) or getattr(cls, 'METAINFO', {}).get('classes')
+        folders = _class_folders(folder)
         if classes and len(folders) != len(classes):
             shown = ', '.join(sorted(folders)[:4]) + (', ...' if len(folders) > 4 else '')
-            return (f'{key}: {kind} would read {len(folders)} class folders in {folder} ({shown}) but has '
-                    f'{len(classes)} classes; point data_prefix or split at the folder of class folders, or set '
-                    f'{key}.metainfo.classes')
+            return (f"{key}: {dataset['type']} would read {len(folders)} class folders in {folder} ({shown}) but "
+                    f'has {len(classes)} classes; point data_prefix or split at the folder of class folders, or '
+                    f'set {key}.metainfo.classes')
     return None
 
 
