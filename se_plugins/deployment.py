@@ -57,7 +57,7 @@ def _exported_module(model: nn.Module) -> nn.Module:
     """What export traces for ``model``, in eval mode: its wrapper if it is a classifier or a detector, else
     itself."""
     module = for_export(model) if hasattr(model, 'extract_feat') else model
-    module.eval()  # not chained: some backbones' train() (mmpretrain's ResNet) return None
+    module.eval()
     return module
 
 

@@ -11,20 +11,10 @@ from mmengine.registry import DATASETS as MMENGINE_DATASETS
 from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmengine.registry import LOOPS as MMENGINE_LOOPS
 from mmengine.registry import MODELS as MMENGINE_MODELS
-from mmengine.registry import DefaultScope, Registry, build_model_from_cfg
+from mmengine.registry import Registry
 
+from se_plugins.building import build_in_own_scope
 from se_plugins.utils import InputError
-
-
-def build_in_own_scope(cfg, registry: Registry, *args, **kwargs):
-    """Build from ``registry`` in its own scope, whatever default scope the caller has set.
-
-    mmengine resolves an unscoped ``type`` in the current default scope, so
-    ``se_plugins.registry.MODELS.build(dict(type='SEResNet'))`` inside an mmpretrain run would
-    otherwise build mmpretrain's ``SEResNet``.
-    """
-    with DefaultScope.overwrite_default_scope(registry.scope):
-        return build_model_from_cfg(cfg, registry, *args, **kwargs)
 
 
 class OnDemandRegistry(Registry):

@@ -6,9 +6,9 @@ import pytest
 import torch
 from mmdet.testing import demo_mm_inputs
 from mmengine.config import Config
-from mmengine.registry import MODELS, DefaultScope
 
 import se_plugins  # noqa: F401
+from se_plugins.building import build_model, in_scope
 from se_plugins.models.layers import SqueezeExcitation
 
 from helpers import CONFIGS, REPO
@@ -38,8 +38,7 @@ def test_config_builds_its_model(path):
         assert 'torchvision://' not in init_checkpoint
     assert cfg.default_hooks.checkpoint.type == 'se_plugins.AtomicCheckpointHook'
     assert 'se_plugins.FiniteLossHook' in [h.type for h in cfg.custom_hooks]
-    with DefaultScope.overwrite_default_scope(cfg.default_scope):
-        model = MODELS.build(cfg.model)
+    model = build_model(cfg)
     assert any(isinstance(m, SqueezeExcitation) for m in model.backbone.modules())
     if cfg.default_scope == 'mmdet':
         assert backbone.out_indices == (0, 1, 2, 3)
@@ -62,8 +61,8 @@ DETECTION_CONFIGS = [p for p in CONFIGS
 def test_detection_config_trains_a_step(path):
     """A forward and backward pass of the whole detector on two random images with boxes (and masks)."""
     cfg = Config.fromfile(osp.join(REPO, path))
-    with DefaultScope.overwrite_default_scope('mmdet'):
-        model = MODELS.build(cfg.model)
+    model = build_model(cfg)
+    with in_scope('mmdet'):
         with_mask = 'mask_head' in cfg.model.get('roi_head', {})
         num_classes = len(cfg.get('metainfo', {}).get('classes', ())) or 80
         packed = demo_mm_inputs(2, [[3, 96, 96]] * 2, num_items=[3, 2], num_classes=num_classes,

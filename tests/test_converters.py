@@ -12,7 +12,7 @@ import torch.nn as nn
 from mmengine.runner import load_checkpoint
 
 import se_plugins  # noqa: F401
-from se_plugins.analysis import build_classifier
+from se_plugins.building import build_classifier
 from se_plugins.converters import PLAIN_PEERS, SOURCE_ARCHS, ConversionError, convert_state_dict, load_state_dict
 from se_plugins.registry import MODELS
 

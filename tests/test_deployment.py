@@ -11,9 +11,9 @@ import torch
 from mmengine.config import Config
 from mmpretrain.registry import MODELS
 
+from se_plugins.building import build_model
 from se_plugins.deployment import (OPSET, DetectorForExport, export_onnx, for_export, max_output_difference,
                                    onnxruntime_session)
-from se_plugins.engine import build_model
 from se_plugins.utils import InputError
 
 from helpers import REPO, randomise_bn

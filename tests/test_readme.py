@@ -8,9 +8,9 @@ import subprocess
 
 import pytest
 from mmengine.config import Config
-from mmengine.registry import MODELS, DefaultScope
 
 import se_plugins  # noqa: F401
+from se_plugins.building import build_model
 from se_plugins.models.layers import SqueezeExcitation
 
 from helpers import REPO
@@ -31,8 +31,7 @@ def test_snippet_builds_an_se_model(snippet, tmp_path):
     path = tmp_path / 'snippet.py'
     path.write_text(snippet)
     cfg = Config.fromfile(str(path))
-    with DefaultScope.overwrite_default_scope(cfg.default_scope):
-        model = MODELS.build(cfg.model)
+    model = build_model(cfg)
     se_modules = [m for m in model.backbone.modules() if isinstance(m, SqueezeExcitation)]
     assert len(se_modules) == 16  # one per bottleneck of a ResNet-50: ours, or mmdet's with the plugin
 

@@ -12,21 +12,18 @@ from typing import List, Tuple, Union
 
 import numpy as np
 from mmengine.config import Config
-from mmengine.registry import DefaultScope
 
 import se_plugins  # noqa: F401
-from se_plugins.engine import require_checkpoint_fit, task_scope
+from se_plugins.building import dataset_class, in_scope, task_scope
+from se_plugins.engine import require_checkpoint_fit
 from se_plugins.utils import InputError, MissingInputError, run_cli
 
 
 def class_names(cfg: Config) -> Tuple[str, ...]:
     """The classes of a classification config's test dataset (a checkpoint may carry its own)."""
-    from mmpretrain.registry import DATASETS
-
     dataset = cfg.test_dataloader.dataset
-    with DefaultScope.overwrite_default_scope('mmpretrain'):
-        dataset_class = DATASETS.get(dataset.type)
-    classes = (dataset.get('metainfo') or {}).get('classes') or getattr(dataset_class, 'METAINFO', {}).get('classes')
+    classes = ((dataset.get('metainfo') or {}).get('classes')
+               or getattr(dataset_class(dataset, 'mmpretrain'), 'METAINFO', {}).get('classes'))
     if not classes:
         raise InputError(f'the test dataset of the config ({dataset.type}) names no classes')
     return tuple(classes)
@@ -38,7 +35,7 @@ def classify(image: str, cfg: Config, checkpoint: str, topk: int = 5) -> List[Tu
     from mmpretrain.apis import ImageClassificationInferencer
 
     mmpretrain.utils.progress.disable_progress_bar = True  # one image: the bar would only clutter the output
-    with DefaultScope.overwrite_default_scope('mmpretrain'):
+    with in_scope('mmpretrain'):
         inferencer = ImageClassificationInferencer(cfg, pretrained=checkpoint, device='cpu')
         require_checkpoint_fit(inferencer.model, checkpoint, 'checkpoint')  # before a prediction is made
         if inferencer.classes is None:  # the checkpoint carries no dataset_meta

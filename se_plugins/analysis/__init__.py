@@ -1,4 +1,4 @@
-from .complexity import PAPER_TABLE, Complexity, PaperRow, build_classifier, build_counted_model, measure, paper_table
+from .complexity import PAPER_TABLE, Complexity, PaperRow, build_counted_model, measure, paper_table
 
-__all__ = ['PAPER_TABLE', 'Complexity', 'PaperRow', 'build_classifier', 'build_counted_model', 'measure',
+__all__ = ['PAPER_TABLE', 'Complexity', 'PaperRow', 'build_counted_model', 'measure',
            'paper_table']

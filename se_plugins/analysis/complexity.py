@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 from mmengine.analysis import FlopAnalyzer
 
-from se_plugins.engine import build_model, task_scope
+from se_plugins.building import build_classifier, build_model, task_scope
 from se_plugins.models.layers import SqueezeExcitation
 
 # What the paper's figures count; other operators go to their own columns.
@@ -133,7 +133,7 @@ def measure(model: nn.Module, input_shape: Tuple[int, ...] = (1, 3, 224, 224)) -
             classifier in ``tensor`` mode).
         input_shape: The input tensor's shape.
     """
-    model.eval()  # not `model = model.eval()`: mmdet's and mmpretrain's ResNet.train return None
+    model.eval()
     se_inputs = []
 
     def count_se(module, inputs, output):
@@ -157,29 +157,6 @@ def measure(model: nn.Module, input_shape: Tuple[int, ...] = (1, 3, 224, 224)) -
         pool_flops=sum(by_operator[op] for op in POOL_OPERATORS),
         se_elementwise_flops=2 * sum(se_inputs),
         by_operator=dict(by_operator))
-
-
-def build_classifier(backbone: dict, num_classes: int = 1000, in_channels: Optional[int] = 2048) -> nn.Module:
-    """An mmpretrain classifier on ``backbone``: global average pooling and one linear layer, as
-    in the paper's networks.
-
-    Args:
-        backbone: The backbone config.
-        num_classes: Classes of the linear layer.
-        in_channels: Channels of the backbone's last stage; ``None``: the backbone classifies itself
-            (VGG with ``num_classes``), and the classifier adds no layer.
-    """
-    from mmengine.registry import DefaultScope
-    from mmpretrain.registry import MODELS
-
-    loss = dict(type='CrossEntropyLoss')
-    if in_channels is None:
-        neck, head = None, dict(type='ClsHead', loss=loss)
-    else:
-        neck = dict(type='GlobalAveragePooling')
-        head = dict(type='LinearClsHead', num_classes=num_classes, in_channels=in_channels, loss=loss)
-    with DefaultScope.overwrite_default_scope('mmpretrain'):
-        return MODELS.build(dict(type='ImageClassifier', backbone=backbone, neck=neck, head=head))
 
 
 def build_counted_model(cfg) -> Tuple[nn.Module, nn.Module, str]:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Dict, Iterable, List, Sequence, Tuple
 import torch
 import torch.nn as nn
 
+from se_plugins.models.layers import SqueezeExcitation
 from se_plugins.utils import InputError
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ def se_module(backbone: nn.Module, block: str) -> nn.Module:
     if not 1 <= index <= len(layer):
         raise InputError(f'block {block!r}: stage {stage} has blocks 1-{len(layer)}')
     se = getattr(layer[index - 1], 'se', None)
-    if se is None:
+    if not isinstance(se, SqueezeExcitation):  # a block without SE has none, or nn.Identity
         raise InputError(f'block {block!r} has no SE module')
     return se
 

@@ -17,6 +17,7 @@ from mmengine.registry import (DATA_SAMPLERS, DATASETS, HOOKS, LOG_PROCESSORS, L
 from mmengine.runner import Runner
 from torch.utils.data import DataLoader
 
+from se_plugins.building import dataset_class
 from se_plugins.models.layers import PLUGIN_POSITIONS
 from se_plugins.utils import InputError, MissingInputError, StopRun, input_error_message, number_problem
 
@@ -104,20 +105,6 @@ def _check_config_file(path: str, chain: List[str]) -> None:
                                     + _closest_config(base, resolved, path))
         if osp.abspath(resolved) not in chain:
             _check_config_file(resolved, chain + [osp.abspath(path)])
-
-
-def task_scope(cfg: Config) -> str:
-    """``'mmdet'`` for a detection config, else ``'mmpretrain'``: the library whose registries build it."""
-    return 'mmdet' if cfg.get('default_scope') == 'mmdet' else 'mmpretrain'
-
-
-def build_model(cfg: Config) -> torch.nn.Module:
-    """A config's model with random weights, built by its task's library (:func:`task_scope`)."""
-    from mmengine.registry import DefaultScope
-
-    scope = task_scope(cfg)
-    with DefaultScope.overwrite_default_scope(scope):
-        return MODELS.build(dict(cfg.model, _scope_=scope))
 
 
 def _datasets(cfg: Config, splits: Sequence[str] = SPLITS) -> Iterator[Tuple[str, dict]]:
@@ -572,16 +559,6 @@ def _named_classes(dataset: dict) -> Optional[List[str]]:
     return list(classes) if isinstance(classes, (list, tuple)) and classes else None
 
 
-def _dataset_class(dataset: dict, scope: str) -> Optional[type]:
-    """The class a dataset config builds, if its type is registered."""
-    kind = dataset.get('type')
-    if not isinstance(kind, str):
-        return None
-    with DATASETS.switch_scope_and_registry(dataset.get('_scope_', scope)) as registry:
-        cls = registry.get(kind)
-    return cls if isinstance(cls, type) else None
-
-
 def _image_folder(dataset: dict, default: str = '') -> str:
     """The folder a dataset config reads its images from: ``data_root`` joined with ``data_prefix`` (or
     its ``img_path``), or with ``default`` when it gives none."""
@@ -613,7 +590,7 @@ def _data_classes(cfg: Config, splits: Sequence[str]) -> Optional[Tuple[int, str
             if folders:
                 return len(folders), f'the class folders of {folder} ({key})'
             continue
-        classes = getattr(_dataset_class(dataset, scope), 'METAINFO', {}).get('classes')
+        classes = getattr(dataset_class(dataset, scope), 'METAINFO', {}).get('classes')
         if classes:
             return len(classes), f'{key} ({kind})'
     return None
@@ -632,7 +609,7 @@ def _folder_class_problem(cfg: Config, splits: Sequence[str]) -> Optional[str]:
     ``val/`` as two classes."""
     scope = cfg.get('default_scope') or 'mmengine'
     for key, dataset in _datasets(cfg, splits):
-        cls = _dataset_class(dataset, scope)
+        cls = dataset_class(dataset, scope)
         if cls is None or not _scans_class_folders(cls):
             continue
         root, split = dataset.get('data_root') or '', dataset.get('split') or ''

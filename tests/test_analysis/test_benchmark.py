@@ -100,11 +100,11 @@ def test_on_a_gpu_times_are_cuda_events_around_each_call(tool_globals, monkeypat
 
 @pytest.mark.parametrize('setting', ['infer', 'train:0', 'test:4', 'infer:x'])
 def test_a_bad_setting_ends_the_run_before_anything_is_built(run_tool, setting, monkeypatch):
-    import se_plugins.analysis
+    import se_plugins.building
 
     def build_classifier(*args, **kwargs):
         raise AssertionError('a model was built before the settings were checked')
-    monkeypatch.setattr(se_plugins.analysis, 'build_classifier', build_classifier)  # the tool imports it at load
+    monkeypatch.setattr(se_plugins.building, 'build_classifier', build_classifier)  # the tool imports it at load
     with pytest.raises(InputError, match=re.escape(f"--settings '{setting}': expected infer:<batch> or train:<batch>")):
         run_tool(TOOL, '--settings', 'infer:1', setting, '--device', 'cpu')
 

@@ -4,8 +4,8 @@ import cv2
 import numpy as np
 import pytest
 from mmengine.config import Config
-from mmengine.registry import DefaultScope
 
+from se_plugins.building import build_dataset
 from se_plugins.datasets import make_coco_detection, make_imagenet, make_places365
 
 from helpers import REPO
@@ -29,9 +29,7 @@ def test_browse_draws_what_the_model_sees(config, make, size, tmp_path, capsys, 
     assert len(files) == 3 and f'wrote 3 images to {out}' in capsys.readouterr().out
     cfg = Config.fromfile(osp.join(REPO, 'configs', config))
     cfg.merge_from_dict(dict(arg.split('=', 1) for arg in options))
-    with DefaultScope.overwrite_default_scope(cfg.default_scope):
-        registry = __import__(f'{cfg.default_scope}.registry', fromlist=['DATASETS']).DATASETS
-        dataset = registry.build(cfg.val_dataloader.dataset)
+    dataset = build_dataset(cfg, 'val')
     for index, path in enumerate(files):
         drawn = cv2.imread(path)
         plain = dataset[index]['inputs'].permute(1, 2, 0).numpy()

@@ -4,7 +4,8 @@ import pretrainedmodels
 import pytest
 import timm
 
-from se_plugins.analysis import PAPER_TABLE, build_classifier, measure, paper_table
+from se_plugins.analysis import PAPER_TABLE, measure, paper_table
+from se_plugins.building import build_classifier
 
 from helpers import REPO
 

@@ -5,9 +5,9 @@ import shutil
 
 import pytest
 from mmdet.registry import DATASETS
-from mmengine.registry import DefaultScope
 from torch.utils.data import DataLoader
 
+from se_plugins.building import in_scope
 from se_plugins.datasets import DETECTION_CLASSES, CocoDataset, make_coco_detection
 from se_plugins.utils import InputError, MissingInputError, input_error_message
 
@@ -27,7 +27,7 @@ def root(coco_root, tmp_path):
 
 def build(data_root, classes=DETECTION_CLASSES, test_mode=False) -> CocoDataset:
     """Build as a config does: from mmdet's registry, with mmdet's transforms."""
-    with DefaultScope.overwrite_default_scope('mmdet'):
+    with in_scope('mmdet'):
         return DATASETS.build(dict(
             type='se_plugins.CocoDataset', data_root=str(data_root), ann_file=VAL_JSON,
             data_prefix=dict(img='val2017/'), metainfo=dict(classes=classes), test_mode=test_mode,

@@ -8,10 +8,10 @@ from typing import List, Tuple
 import numpy as np
 import pytest
 import torch
-from mmengine.registry import DefaultScope
 from mmpretrain.datasets import ImageNet as MMPretrainImageNet
 
 import se_plugins.datasets.image_list as image_list_module
+from se_plugins.building import in_scope
 from se_plugins.datasets import ImageNet, Places365, make_imagenet, make_places365, read_image_list
 from se_plugins.datasets.image_list import parse_list_line
 from se_plugins.utils import InputError, MissingInputError
@@ -126,7 +126,7 @@ def test_places365_subsets(places_root, indices, expected):
 
 def test_places365_serves_a_dataloader_with_workers(places_root):
     pipeline = [dict(type='LoadImageFromFile'), dict(type='PackInputs')]
-    with DefaultScope.overwrite_default_scope('mmpretrain'):
+    with in_scope('mmpretrain'):
         dataset = Places365(places_root, split='train', pipeline=pipeline, test_mode=True)
     loader = torch.utils.data.DataLoader(dataset, batch_size=4, num_workers=2,
                                          collate_fn=lambda batch: batch, persistent_workers=False)
@@ -170,7 +170,7 @@ def test_imagenet_bad_input_names_the_file_and_line(imagenet_root, tmp_path):
         ImageNet(data_root=imagenet_root, split='train', ann_file=str(broken))
     missing = tmp_path / 'missing.txt'
     missing.write_text('n00000000/n00000000_0.JPEG 0\nn00000000/gone.JPEG 0\n')
-    with DefaultScope.overwrite_default_scope('mmpretrain'):
+    with in_scope('mmpretrain'):
         dataset = ImageNet(data_root=imagenet_root, split='train', ann_file=str(missing),
                            pipeline=[dict(type='LoadImageFromFile')])
     dataset[0]

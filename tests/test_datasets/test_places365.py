@@ -5,9 +5,9 @@ import shutil
 
 import pytest
 import torch
-from mmengine.registry import DefaultScope
 
 import se_plugins.datasets.places365 as places365_module
+from se_plugins.building import in_scope
 from se_plugins.datasets import Places365, make_places365
 from se_plugins.datasets.places365 import CLASSES, INDOOR
 from se_plugins.utils import InputError, MissingInputError
@@ -92,7 +92,7 @@ def test_a_different_category_list_is_refused(data_root, tmp_path):
 
 def test_a_missing_or_undecodable_image_names_the_list_line(data_root, tmp_path):
     root = _with_line(data_root, tmp_path, '')
-    with DefaultScope.overwrite_default_scope('mmpretrain'):
+    with in_scope('mmpretrain'):
         dataset = Places365(root, split='val', pipeline=[dict(type='LoadImageFromFile')])
     missing, broken = dataset.get_data_info(1)['img_path'], dataset.get_data_info(2)['img_path']
     os.remove(missing)
@@ -121,7 +121,7 @@ def _train_set_with_bad_images(data_root, tmp_path):
 @pytest.mark.parametrize('workers', [0, 2])
 def test_up_to_max_bad_images_are_skipped_across_workers(data_root, tmp_path, workers):
     root, list_file, paths = _train_set_with_bad_images(data_root, tmp_path)
-    with DefaultScope.overwrite_default_scope('mmpretrain'):
+    with in_scope('mmpretrain'):
         dataset = Places365(root, split='train', max_bad_images=3, test_mode=True,
                             pipeline=[dict(type='LoadImageFromFile'), dict(type='PackInputs')])
     loader = torch.utils.data.DataLoader(dataset, batch_size=2, num_workers=workers, collate_fn=lambda b: b)
@@ -137,7 +137,7 @@ def test_up_to_max_bad_images_are_skipped_across_workers(data_root, tmp_path, wo
 
 def test_one_bad_image_more_than_max_bad_images_stops_with_all_of_them(data_root, tmp_path):
     root, list_file, paths = _train_set_with_bad_images(data_root, tmp_path)
-    with DefaultScope.overwrite_default_scope('mmpretrain'):
+    with in_scope('mmpretrain'):
         dataset = Places365(root, split='train', max_bad_images=2, pipeline=[dict(type='LoadImageFromFile')])
     for index in (0, 1, 2):
         dataset[index]
@@ -158,7 +158,7 @@ def test_the_hook_reports_the_bad_images_after_every_epoch(data_root, tmp_path):
 
     from se_plugins.engine import BadImagesHook
     root, list_file, paths = _train_set_with_bad_images(data_root, tmp_path)
-    with DefaultScope.overwrite_default_scope('mmpretrain'):
+    with in_scope('mmpretrain'):
         dataset = Places365(root, split='train', max_bad_images=5, pipeline=[dict(type='LoadImageFromFile')])
     dataset[1]
     messages = []

@@ -13,7 +13,8 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from se_plugins.engine import ResumeError, build_model, checkpoint_problem, require_checkpoint_fit, resolve_resume
+from se_plugins.building import build_model
+from se_plugins.engine import ResumeError, checkpoint_problem, require_checkpoint_fit, resolve_resume
 from se_plugins.utils import CheckpointWriteError, InputError
 
 from helpers import (PLACES_CONFIG, REPO, TRAIN_ENV, ToyDataset, ToyModel, assert_same_weights, logged_iterations,

@@ -22,10 +22,11 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
-from mmengine.registry import HOOKS, LOG_PROCESSORS, METRICS, MODELS, PARAM_SCHEDULERS, VISUALIZERS, DefaultScope
+from mmengine.registry import HOOKS, LOG_PROCESSORS, METRICS, MODELS, PARAM_SCHEDULERS, VISUALIZERS
 from mmengine.runner import Runner
 
 import se_plugins  # noqa: F401
+from se_plugins.building import in_scope
 from se_plugins.datasets import DETECTION_CLASSES, make_coco_detection, make_imagenet, make_places365
 from se_plugins.engine import check_config, config_checks, prepare_training
 from se_plugins.engine.config_checks import point_at_data, read_config
@@ -173,7 +174,7 @@ def builds(cfg: Config, key: str, tmp_path) -> None:
     its first sample), raising what the run would raise."""
     scope = cfg.get('default_scope')
     section = key.split('.')[0].split('[')[0]
-    with DefaultScope.overwrite_default_scope(scope):
+    with in_scope(scope):
         if section == 'model':
             MODELS.build(cfg.model)  # on the CPU: mmdet's heads read tensors while they are built
         elif section.endswith('_dataloader'):

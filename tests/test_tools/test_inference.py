@@ -5,8 +5,8 @@ import cv2
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.registry import DefaultScope
 
+from se_plugins.building import build_model
 from se_plugins.datasets import DETECTION_CLASSES, make_coco_detection, make_places365
 from se_plugins.datasets.places365 import CLASSES
 from se_plugins.utils import MissingInputError
@@ -14,11 +14,9 @@ from se_plugins.utils import MissingInputError
 from helpers import REPO
 
 
-def random_checkpoint(config: str, path, scope: str, dataset_meta=None) -> str:
+def random_checkpoint(config: str, path, dataset_meta=None) -> str:
     cfg = Config.fromfile(config)
-    with DefaultScope.overwrite_default_scope(scope):
-        from mmengine.registry import MODELS
-        model = MODELS.build(dict(cfg.model, _scope_=scope))
+    model = build_model(cfg)
     torch.save(dict(state_dict=model.state_dict(), meta=dict(dataset_meta=dataset_meta) if dataset_meta else {}), path)
     return str(path)
 
@@ -27,7 +25,7 @@ def test_places365_top5(tmp_path, capsys, run_tool):
     config = osp.join(REPO, 'configs', 'places365', 'se-resnet50_8xb32-scratch_places365.py')
     root = make_places365(str(tmp_path / 'data'), num_classes=2, train_per_class=1, val_per_class=1, image_size=64)
     image = osp.join(root, 'val_256', 'Places365_val_00000001.jpg')
-    top = run_tool('inference.py', image, config, random_checkpoint(config, tmp_path / 'model.pth', 'mmpretrain'))
+    top = run_tool('inference.py', image, config, random_checkpoint(config, tmp_path / 'model.pth'))
     names = [name for name, _ in top]
     assert len(top) == 5 and set(names) <= set(CLASSES) and len(set(names)) == 5  # no dataset_meta: the config's
     scores = [score for _, score in top]
@@ -40,7 +38,7 @@ def test_detections_drawn_on_the_image(tmp_path, capsys, run_tool):
     config = osp.join(REPO, 'configs', 'faster_rcnn', 'faster-rcnn_se-r50_fpn_cpu-demo_shapes.py')
     root = make_coco_detection(str(tmp_path / 'coco'), num_train=1, num_val=1, image_size=96)
     image = osp.join(root, 'val2017', sorted(__import__('os').listdir(osp.join(root, 'val2017')))[0])
-    checkpoint = random_checkpoint(config, tmp_path / 'detector.pth', 'mmdet', dict(classes=DETECTION_CLASSES))
+    checkpoint = random_checkpoint(config, tmp_path / 'detector.pth', dict(classes=DETECTION_CLASSES))
     result = run_tool('inference.py', image, config, checkpoint, '--out-dir', str(tmp_path / 'out'), '--score-thr', '0')
     drawn = cv2.imread(result['vis'])
     assert drawn is not None and drawn.shape == cv2.imread(image).shape

@@ -40,7 +40,7 @@ import torch
 import torch.nn as nn
 
 import se_plugins  # noqa: F401
-from se_plugins.analysis import build_classifier
+from se_plugins.building import build_classifier
 from se_plugins.models.layers import set_fused_backward
 from se_plugins.utils import InputError, run_cli
 
@@ -309,11 +309,11 @@ def benchmark_detection(args) -> List[str]:
     from mmdet.registry import DATASETS, MODELS
     from mmengine.config import Config
     from mmengine.dataset import pseudo_collate
-    from mmengine.registry import DefaultScope
 
+    from se_plugins.building import in_scope
     from se_plugins.datasets import make_coco_detection
 
-    with tempfile.TemporaryDirectory() as root, DefaultScope.overwrite_default_scope('mmdet'):
+    with tempfile.TemporaryDirectory() as root, in_scope('mmdet'):
         make_coco_detection(root, num_train=2, num_val=1, image_size=128)
         cfg = Config.fromfile(osp.join(REPO, 'configs', 'faster_rcnn', 'faster-rcnn_se-r50_fpn_cpu-demo_shapes.py'))
         dataset = DATASETS.build(dict(cfg.train_dataloader.dataset, data_root=root + '/'))

@@ -15,10 +15,9 @@ from typing import List
 
 import mmcv
 from mmengine.config import Config, DictAction
-from mmengine.registry import DefaultScope
 
 import se_plugins  # noqa: F401
-from se_plugins.engine import task_scope
+from se_plugins.building import build_dataset, in_scope, task_scope
 from se_plugins.utils import run_cli
 
 
@@ -27,17 +26,15 @@ def browse(cfg: Config, split: str, num: int, out_dir: str) -> List[str]:
     scope = task_scope(cfg)
     os.makedirs(out_dir, exist_ok=True)
     files = []
-    with DefaultScope.overwrite_default_scope(scope):
+    with in_scope(scope):
         if scope == 'mmdet':
-            from mmdet.registry import DATASETS
             from mmdet.structures.bbox import BaseBoxes
             from mmdet.visualization import DetLocalVisualizer
             visualizer = DetLocalVisualizer(name=f'browse_{time.time()}')
         else:
-            from mmpretrain.registry import DATASETS
             from mmpretrain.visualization import UniversalVisualizer
             visualizer = UniversalVisualizer(name=f'browse_{time.time()}')
-        dataset = DATASETS.build(cfg[f'{split}_dataloader'].dataset)
+        dataset = build_dataset(cfg, split)
         visualizer.dataset_meta = dataset.metainfo
         for index in range(min(num, len(dataset))):
             item = dataset[index]

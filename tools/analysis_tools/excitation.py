@@ -16,12 +16,12 @@ from collections import Counter
 import torch
 from mmengine.config import Config, DictAction
 from mmengine.dataset import pseudo_collate
-from mmengine.registry import DefaultScope
 from mmengine.runner import load_checkpoint
 
 import se_plugins  # noqa: F401
 from se_plugins.analysis.excitation import PAPER_BLOCKS, excitation_figures, record_excitations, save_figures
-from se_plugins.engine import require_checkpoint_fit, task_scope
+from se_plugins.building import build_dataset, build_model
+from se_plugins.engine import require_checkpoint_fit
 from se_plugins.utils import InputError, run_cli
 
 
@@ -63,20 +63,18 @@ def main() -> dict:
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
-    with DefaultScope.overwrite_default_scope(task_scope(cfg)):
-        from mmpretrain.registry import DATASETS, MODELS
-        model = MODELS.build(cfg.model)
-        if args.checkpoint:
-            require_checkpoint_fit(model, args.checkpoint, '--checkpoint')
-            load_checkpoint(model, args.checkpoint, map_location='cpu')
-        dataset = DATASETS.build(cfg.test_dataloader.dataset)
-        class_names = list(dataset.metainfo['classes'])
-        names = args.classes or class_names[:4]
-        unknown = [name for name in names if name not in class_names]
-        if unknown:
-            raise InputError(f'--classes {unknown} are not classes of {args.config}\'s test dataset')
-        classes = [class_names.index(name) for name in names]
-        excitations = record_excitations(model, batches(model, dataset, args.images_per_class), args.blocks)
+    model = build_model(cfg)
+    if args.checkpoint:
+        require_checkpoint_fit(model, args.checkpoint, '--checkpoint')
+        load_checkpoint(model, args.checkpoint, map_location='cpu')
+    dataset = build_dataset(cfg)
+    class_names = list(dataset.metainfo['classes'])
+    names = args.classes or class_names[:4]
+    unknown = [name for name in names if name not in class_names]
+    if unknown:
+        raise InputError(f'--classes {unknown} are not classes of {args.config}\'s test dataset')
+    classes = [class_names.index(name) for name in names]
+    excitations = record_excitations(model, batches(model, dataset, args.images_per_class), args.blocks)
     os.makedirs(args.out_dir, exist_ok=True)
     files = save_figures(excitation_figures(excitations, class_names, classes), args.out_dir)
     summary = {block: {class_names[c]: per_class[c].mean().item() for c in classes}

@@ -19,8 +19,9 @@ import torch
 from mmengine.config import Config
 
 import se_plugins  # noqa: F401
+from se_plugins.building import build_model
 from se_plugins.deployment import OPSET, export_onnx, max_output_difference, preprocessing_metadata
-from se_plugins.engine import build_model, require_checkpoint_fit
+from se_plugins.engine import require_checkpoint_fit
 from se_plugins.utils import InputError, MissingInputError, run_cli
 
 

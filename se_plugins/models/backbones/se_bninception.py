@@ -50,7 +50,7 @@ class SEBNInception(StagedSEBackbone):
 
     Args:
         norm_cfg: The normalisation layer of every conv.
-        **kwargs: The SE options (``with_se``, ``se_ratio``, ``se_squeeze``, ``se_gate``) and
+        **kwargs: The SE options (``with_se``, ``se_ratio``, ``se_squeeze``, ``se_gate``, ``se_divisor``) and
             ``out_indices`` (default: the last stage), ``frozen_stages``, ``norm_eval``, ``init_cfg``:
             see :class:`StagedSEBackbone`.
     """

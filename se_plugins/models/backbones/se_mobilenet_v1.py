@@ -55,7 +55,7 @@ class SEMobileNetV1(StagedSEBackbone):
         widen_factor: The width multiplier ``alpha`` of every layer (channels rounded to multiples of 8).
         norm_cfg: The normalisation layers.
         act_cfg: The activations.
-        **kwargs: The SE options (``with_se``, ``se_ratio``, ``se_squeeze``, ``se_gate``) and
+        **kwargs: The SE options (``with_se``, ``se_ratio``, ``se_squeeze``, ``se_gate``, ``se_divisor``) and
             ``out_indices`` (default: the last stage), ``frozen_stages``, ``norm_eval``, ``init_cfg``:
             see :class:`StagedSEBackbone`.
     """

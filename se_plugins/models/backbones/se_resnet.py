@@ -8,8 +8,7 @@ from mmpretrain.models.backbones.resnet import BasicBlock, Bottleneck, ResNet
 from se_plugins.registry import MODELS
 from se_plugins.utils import check_choice, check_per_stage
 
-from ..layers import SqueezeExcitation, check_se_options
-from .deploy import DeployMixin
+from .se_options import SEOptionsMixin, se_block
 
 SE_PLACEMENTS = ('standard', 'pre', 'post', 'identity', 'after_3x3')
 STEM_POOLS = ('pytorch', 'caffe')
@@ -27,7 +26,7 @@ class SEBlockMixin:
         in_channels: Input channels of the block.
         out_channels: Output channels of the block.
         se_cfg: Keyword arguments of :class:`SqueezeExcitation` (its ``channels`` are set by the
-            placement). ``None`` builds the block without SE.
+            placement). ``None`` builds the block without SE (``self.se`` is ``nn.Identity``).
         se_placement: Where the SE module sits; one of :data:`SE_PLACEMENTS`.
         branch_relu: Apply a ReLU at the end of the residual branch, before the SE module (the
             SE-ResNet-18/34 of timm's ``legacy_seresnet18/34``).
@@ -51,10 +50,11 @@ class SEBlockMixin:
             'pre': in_channels,
             'after_3x3': self.mid_channels,
         }.get(se_placement, out_channels)
-        self.se = None if se_cfg is None else SqueezeExcitation(se_channels, **se_cfg)
+        self.with_se = se_cfg is not None
+        self.se = se_block(se_channels, se_cfg)
 
     def _se_at(self, placement: str) -> bool:
-        return self.se is not None and self.se_placement == placement
+        return self.with_se and self.se_placement == placement
 
     def residual(self, x: torch.Tensor) -> torch.Tensor:
         """The block's residual branch up to its last conv: without the SE module unless it sits inside
@@ -132,7 +132,7 @@ class SEBottleneck(SEBlockMixin, Bottleneck):
 
 
 @MODELS.register_module()
-class SEResNet(DeployMixin, ResNet):
+class SEResNet(SEOptionsMixin, ResNet):
     """SE-ResNet backbone: mmpretrain's ResNet with SE modules in its residual blocks.
 
     All of mmpretrain's ResNet arguments apply (``out_indices``, ``frozen_stages``, ``norm_eval``,
@@ -142,6 +142,7 @@ class SEResNet(DeployMixin, ResNet):
 
     Args:
         depth: 18, 34, 50, 101 or 152.
+        with_se: Build the SE modules; ``False`` gives mmpretrain's ResNet, tensor for tensor.
         se_ratio: Reduction ratio ``r`` of every SE module.
         se_placement: Where the SE module sits in each block: ``'standard'``, ``'pre'``,
             ``'post'``, ``'identity'`` or ``'after_3x3'`` (bottleneck blocks only).
@@ -167,6 +168,7 @@ class SEResNet(DeployMixin, ResNet):
 
     def __init__(self,
                  depth: int,
+                 with_se: bool = True,
                  se_ratio: int = 16,
                  se_placement: str = 'standard',
                  se_stages: Optional[Sequence[bool]] = None,
@@ -179,12 +181,11 @@ class SEResNet(DeployMixin, ResNet):
         # Checked here, before anything is built; the blocks check se_placement (which depends on the block).
         check_choice(f'depth of {type(self).__name__}', depth, self.arch_settings)
         check_choice('stem_pool', stem_pool, STEM_POOLS)
-        check_se_options(se_ratio, se_squeeze, se_gate, prefix='se_')
+        self._init_se(with_se, se_ratio, se_squeeze, se_gate, se_divisor)
         num_stages = kwargs.get('num_stages', 4)
         self.se_stages = check_per_stage('se_stages', (True, ) * num_stages if se_stages is None else se_stages,
                                          num_stages)
         self.se_placement = se_placement
-        self.se_cfg = dict(ratio=se_ratio, divisor=se_divisor, squeeze=se_squeeze, gate=se_gate)
         self.stem_pool = stem_pool
         self.branch_relu = branch_relu
         super().__init__(depth, **kwargs)
@@ -193,10 +194,6 @@ class SEResNet(DeployMixin, ResNet):
         super()._make_stem_layer(in_channels, stem_channels)
         if self.stem_pool == 'caffe':
             self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=0, ceil_mode=True)
-
-    def train(self, mode: bool = True) -> 'SEResNet':
-        super().train(mode)
-        return self  # mmpretrain's ResNet.train returns None, unlike nn.Module.train
 
     def make_res_layer(self, **kwargs) -> nn.Sequential:
         # ResNet.__init__ appends each stage's name to self.res_layers after building it, so its

@@ -9,8 +9,7 @@ from mmpretrain.models.utils import channel_shuffle
 from se_plugins.registry import MODELS
 from se_plugins.utils import check_choice
 
-from ..layers import SqueezeExcitation
-from .staged import SEOptionsMixin
+from .se_options import SEOptionsMixin, se_block
 
 GROUPS = (1, 2, 3, 4, 8)
 
@@ -28,7 +27,7 @@ class SEShuffleUnit(ShuffleUnit):
     def __init__(self, in_channels: int, out_channels: int, se_cfg: Optional[dict] = None, **kwargs) -> None:
         super().__init__(in_channels, out_channels, **kwargs)
         # out_channels is now the branch's width (less the input's where the unit concatenates)
-        self.se = SqueezeExcitation(self.out_channels, **se_cfg) if se_cfg is not None else nn.Identity()
+        self.se = se_block(self.out_channels, se_cfg)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
 
@@ -61,6 +60,7 @@ class SEShuffleNetV1(SEOptionsMixin, ShuffleNetV1):
         se_ratio: Reduction ratio ``r`` of every SE block.
         se_squeeze: The squeeze: ``'avg'`` (the paper's), ``'max'`` or ``'avgmax'``.
         se_gate: The excitation gate: ``'sigmoid'`` (the paper's), ``'hsigmoid'``, ``'tanh'``, ``'relu'``.
+        se_divisor: Round each SE's width ``C / r`` to a multiple of this; ``None``: the paper's ``C // r``.
         **kwargs: The other arguments of mmpretrain's ShuffleNetV1 (``widen_factor``, ``out_indices``,
             ``frozen_stages``, ``norm_eval``, ``with_cp``, ...).
     """
@@ -71,9 +71,10 @@ class SEShuffleNetV1(SEOptionsMixin, ShuffleNetV1):
                  se_ratio: int = 16,
                  se_squeeze: str = 'avg',
                  se_gate: str = 'sigmoid',
+                 se_divisor: Optional[int] = None,
                  **kwargs) -> None:
         check_choice('groups of SEShuffleNetV1', groups, GROUPS)
-        self._init_se(with_se, se_ratio, se_squeeze, se_gate)
+        self._init_se(with_se, se_ratio, se_squeeze, se_gate, se_divisor)
         super().__init__(groups=groups, **kwargs)
 
     def make_layer(self, out_channels: int, num_blocks: int, first_block: bool = False) -> nn.Sequential:
@@ -90,7 +91,3 @@ class SEShuffleNetV1(SEOptionsMixin, ShuffleNetV1):
         super()._freeze_stages()
         if self.frozen_stages >= 0:
             self.conv1.eval()  # mmpretrain's freezes the stem's parameters, not its BN statistics
-
-    def train(self, mode: bool = True) -> 'SEShuffleNetV1':
-        super().train(mode)
-        return self  # mmpretrain's ShuffleNetV1.train returns None, unlike nn.Module.train

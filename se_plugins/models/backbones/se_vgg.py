@@ -9,7 +9,7 @@ from mmpretrain.models.backbones import VGG
 from se_plugins.registry import MODELS
 from se_plugins.utils import check_choice
 
-from .staged import SEOptionsMixin
+from .se_options import SEOptionsMixin
 
 
 @MODELS.register_module()
@@ -30,6 +30,7 @@ class SEVGG(SEOptionsMixin, VGG):
         se_ratio: Reduction ratio ``r`` of every SE block.
         se_squeeze: The squeeze: ``'avg'`` (the paper's), ``'max'`` or ``'avgmax'``.
         se_gate: The excitation gate: ``'sigmoid'`` (the paper's), ``'hsigmoid'``, ``'tanh'``, ``'relu'``.
+        se_divisor: Round each SE's width ``C / r`` to a multiple of this; ``None``: the paper's ``C // r``.
         **kwargs: The other arguments of mmpretrain's VGG (``num_classes`` for its own classifier,
             ``out_indices``, ``frozen_stages``, ``norm_eval``, ...).
     """
@@ -41,9 +42,10 @@ class SEVGG(SEOptionsMixin, VGG):
                  se_ratio: int = 16,
                  se_squeeze: str = 'avg',
                  se_gate: str = 'sigmoid',
+                 se_divisor: Optional[int] = None,
                  **kwargs) -> None:
         check_choice(f'depth of {type(self).__name__}', depth, self.arch_settings)
-        self._init_se(with_se, se_ratio, se_squeeze, se_gate)
+        self._init_se(with_se, se_ratio, se_squeeze, se_gate, se_divisor)
         with warnings.catch_warnings():  # mmpretrain's VGG has conv biases before its BN, as mmcv warns
             warnings.filterwarnings('ignore', 'Unnecessary conv bias', UserWarning)
             super().__init__(depth, norm_cfg=norm_cfg, **kwargs)
@@ -70,7 +72,3 @@ class SEVGG(SEOptionsMixin, VGG):
             for index in range(*self.range_sub_modules[stage]):
                 if str(index) in self.se:  # the convs' SE blocks; the max-pool has none
                     self.se[str(index)].eval().requires_grad_(False)
-
-    def train(self, mode: bool = True) -> 'SEVGG':
-        super().train(mode)
-        return self  # mmpretrain's VGG.train returns None, unlike nn.Module.train

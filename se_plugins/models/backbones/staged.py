@@ -1,4 +1,4 @@
-"""What the paper's non-ResNet SE networks share: SE options, and a stem followed by stages."""
+"""What the paper's non-ResNet SE networks share: a stem followed by stages."""
 from typing import Dict, Optional, Sequence
 
 import torch
@@ -9,32 +9,12 @@ from mmpretrain.models.backbones.base_backbone import BaseBackbone
 
 from se_plugins.utils import InputError
 
-from ..layers import SqueezeExcitation, check_se_options
-from .deploy import DeployMixin
-
-
-class SEOptionsMixin(DeployMixin):
-    """The SE arguments every se_plugins backbone takes, the one way its blocks build their SE, and
-    deploy mode (:meth:`~se_plugins.models.backbones.deploy.DeployMixin.fuse`).
-
-    ``with_se=False`` builds the plain network: :meth:`make_se` returns ``nn.Identity`` (no parameters,
-    no cost), so the plain network's state dict is the peer implementation's.
-    """
-
-    def _init_se(self, with_se: bool, se_ratio: int, se_squeeze: str, se_gate: str) -> None:
-        check_se_options(se_ratio, se_squeeze, se_gate, prefix='se_')
-        self.with_se = with_se
-        self.se_cfg = dict(ratio=se_ratio, squeeze=se_squeeze, gate=se_gate) if with_se else None
-
-    def make_se(self, channels: int) -> nn.Module:
-        """An SE block on ``channels`` channels with this backbone's options, or ``nn.Identity``
-        when it is built without SE."""
-        return SqueezeExcitation(channels, **self.se_cfg) if self.se_cfg is not None else nn.Identity()
+from .se_options import SEOptionsMixin
 
 
 class StagedSEBackbone(SEOptionsMixin, BaseBackbone):
-    """A stem (``self.stem``) and stages (``self.stages``), with the SE options and mmpretrain's backbone
-    options.
+    """A stem (``self.stem``) and stages (``self.stages``), with the SE options (:class:`SEOptionsMixin`) and
+    mmpretrain's backbone options.
 
     Subclasses call ``super().__init__(**kwargs)``, then build ``self.stem`` and ``self.stages`` (one
     module per stage) with :meth:`make_se` for their SE blocks, then call :meth:`_check_stages`.
@@ -44,6 +24,7 @@ class StagedSEBackbone(SEOptionsMixin, BaseBackbone):
         se_ratio: Reduction ratio ``r`` of every SE block.
         se_squeeze: The squeeze: ``'avg'`` (the paper's), ``'max'`` or ``'avgmax'``.
         se_gate: The excitation gate: ``'sigmoid'`` (the paper's), ``'hsigmoid'``, ``'tanh'``, ``'relu'``.
+        se_divisor: Round each SE's width ``C / r`` to a multiple of this; ``None``: the paper's ``C // r``.
         out_indices: The stages whose outputs :meth:`forward` returns (``-1``: the last).
         frozen_stages: Stages to freeze (parameters and BN statistics): ``-1`` none, ``0`` the stem,
             ``k`` the stem and the first ``k`` stages.
@@ -56,12 +37,13 @@ class StagedSEBackbone(SEOptionsMixin, BaseBackbone):
                  se_ratio: int = 16,
                  se_squeeze: str = 'avg',
                  se_gate: str = 'sigmoid',
+                 se_divisor: Optional[int] = None,
                  out_indices: Sequence[int] = (-1, ),
                  frozen_stages: int = -1,
                  norm_eval: bool = False,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg)
-        self._init_se(with_se, se_ratio, se_squeeze, se_gate)
+        self._init_se(with_se, se_ratio, se_squeeze, se_gate, se_divisor)
         self.out_indices = tuple(out_indices)
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval

@@ -16,34 +16,19 @@ over the map are one pass of PyTorch's BN backward kernel (see :func:`_spatial_s
 statistics); its backward, written out here, equals PyTorch's to float rounding (tested in float64 with
 ``gradcheck`` and against the plain form in every network).
 """
-from typing import Optional, Tuple
+from typing import TYPE_CHECKING, Optional, Tuple
 
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
+from .gates import get_gate
+
+if TYPE_CHECKING:
+    from .squeeze_excitation import SqueezeExcitation
+
 Tensor = torch.Tensor
-
-
-def _gate(v: Tensor, gate: str) -> Tensor:
-    if gate == 'sigmoid':
-        return torch.sigmoid(v)
-    if gate == 'hsigmoid':
-        return F.hardsigmoid(v)
-    if gate == 'tanh':
-        return torch.tanh(v)
-    return torch.relu(v)
-
-
-def _gate_grad(v: Tensor, s: Tensor, gate: str) -> Tensor:
-    """``d gate(v) / d v`` from the gate's input ``v`` and output ``s``."""
-    if gate == 'sigmoid':
-        return s * (1 - s)
-    if gate == 'hsigmoid':
-        return ((v > -3) & (v < 3)).to(v.dtype) / 6
-    if gate == 'tanh':
-        return 1 - s * s
-    return (v > 0).to(v.dtype)
 
 
 def _spatial_sums(grad: Tensor, x: Tensor) -> Tuple[Tensor, Tensor]:
@@ -74,7 +59,7 @@ class SEScaleAdd(torch.autograd.Function):
     (same shape, or ``None``); the BN's ``norm_weight``, ``norm_bias``, ``running_mean``, ``running_var``
     (``None`` without a BN), ``norm_training`` (batch statistics, updating the running ones with
     ``momentum``) and ``eps``; the excitation's ``fc1_weight``, ``fc1_bias``, ``fc2_weight``, ``fc2_bias``
-    (biases may be ``None``); ``gate``, one of ``'sigmoid'``, ``'hsigmoid'``, ``'tanh'``, ``'relu'``.
+    (biases may be ``None``); ``gate``, the name of a gate of :data:`~se_plugins.models.layers.gates.GATES`.
     """
 
     @staticmethod
@@ -96,7 +81,7 @@ class SEScaleAdd(torch.autograd.Function):
             branch, mean, invstd, pooled = x, None, None, input_pooled
         hidden = F.relu(F.linear(pooled, fc1_weight, fc1_bias))
         logits = F.linear(hidden, fc2_weight, fc2_bias)
-        scale = _gate(logits, gate)
+        scale = get_gate(gate).function(logits)
         scale4d = scale.to(branch.dtype)[:, :, None, None]
         if not with_norm:  # the branch is the input
             out = branch * scale4d if other is None else torch.addcmul(other, branch, scale4d)
@@ -132,7 +117,7 @@ class SEScaleAdd(torch.autograd.Function):
         else:
             grad_scale = grad_dot
         # the excitation, on (N, C) tensors
-        grad_logits = grad_scale * _gate_grad(logits, scale, gate)
+        grad_logits = grad_scale * get_gate(gate).derivative(logits, scale)
         grad_hidden = (grad_logits @ fc2_weight) * (hidden > 0).to(dtype)
         # dL/dbranch = g * s + p, with p = (dL/dz) / (H W) the squeeze's gradient
         squeeze_grad = (grad_hidden @ fc1_weight) / num_pixels
@@ -172,3 +157,62 @@ class SEScaleAdd(torch.autograd.Function):
                 grad_logits.t() @ hidden if needs[11] else None,
                 grad_logits.sum(0) if fc2_has_bias and needs[12] else None,
                 None)
+
+
+def _has_hooks(module: nn.Module) -> bool:
+    return bool(module._forward_hooks or module._forward_pre_hooks or module._backward_hooks
+                or module._backward_pre_hooks)
+
+
+def _global_hooks() -> bool:
+    hooks = nn.modules.module
+    return bool(hooks._global_forward_hooks or hooks._global_forward_pre_hooks or hooks._global_backward_hooks
+                or hooks._global_backward_pre_hooks)
+
+
+def fused_form_applies(se: 'SqueezeExcitation', x: Tensor, norm: Optional[nn.Module] = None) -> bool:
+    """Whether ``se.scale_add(x, other, norm)`` runs as :class:`SEScaleAdd`: autograd records it (not under
+    ``torch.no_grad``, some input or parameter requires grad), ``se.fused_backward`` is set (the default), the
+    squeeze is the paper's average, no ``torch.compile``, tracing or ONNX export is running (they build their
+    own graphs; under autocast it runs, its statistics in float32), the submodules are the ones the block
+    builds (not swapped by a quantisation or pruning tool) and no hook is registered on the block, its
+    submodules or ``norm`` (so hooks always see every step run), and ``norm`` is ``None`` or a plain
+    ``nn.BatchNorm2d`` with affine parameters and running statistics (a SyncBN runs as itself)."""
+    if not (se.fused_backward and torch.is_grad_enabled() and se.pool.mode == 'avg'):
+        return False
+    if (torch.jit.is_scripting() or torch.jit.is_tracing() or torch.compiler.is_compiling()
+            or torch.onnx.is_in_onnx_export()):
+        return False
+    if not (type(se.fc1) is nn.Linear and type(se.fc2) is nn.Linear and type(se.relu) is nn.ReLU
+            and type(se.gate) is get_gate(se.gate_name).module):
+        return False
+    modules = [se, se.pool, se.fc1, se.relu, se.fc2, se.gate]
+    if norm is not None:
+        if not (type(norm) is nn.BatchNorm2d and norm.affine and norm.track_running_stats):
+            return False
+        modules.append(norm)
+    if _global_hooks() or any(_has_hooks(module) for module in modules):
+        return False
+    return x.requires_grad or any(p.requires_grad for m in modules for p in m.parameters(recurse=False))
+
+
+def _count_batch(bn: nn.BatchNorm2d) -> float:
+    """Count a training batch in ``bn.num_batches_tracked`` and return the momentum of its running statistics'
+    update, as ``nn.BatchNorm2d.forward`` does (0 in eval mode: nothing is counted or updated)."""
+    if not bn.training:
+        return 0.0
+    bn.num_batches_tracked.add_(1)
+    return 1.0 / float(bn.num_batches_tracked) if bn.momentum is None else bn.momentum
+
+
+def fused_scale_add(se: 'SqueezeExcitation', x: Tensor, other: Optional[Tensor] = None,
+                    norm: Optional[nn.BatchNorm2d] = None) -> Tensor:
+    """``se.scale_add(x, other, norm)`` as one :class:`SEScaleAdd` (where :func:`fused_form_applies`)."""
+    if norm is None:
+        norm_arguments = (None, None, None, None, False, 0.0, 0.0)
+    else:
+        momentum = _count_batch(norm)
+        norm_arguments = (norm.weight, norm.bias, norm.running_mean, norm.running_var, norm.training, momentum,
+                          norm.eps)
+    return SEScaleAdd.apply(x, other, *norm_arguments, se.fc1.weight, se.fc1.bias, se.fc2.weight, se.fc2.bias,
+                            se.gate_name)

@@ -6,36 +6,10 @@ from mmpretrain.models.utils import make_divisible
 
 from se_plugins.utils import InputError, check_choice, check_positive_int
 
-from .fused_se import SEScaleAdd
+from .fused_se import fused_form_applies, fused_scale_add
+from .gates import get_gate
 
 SQUEEZE_OPS = ('avg', 'max', 'avgmax')
-GATES = {
-    'sigmoid': nn.Sigmoid,
-    'hsigmoid': nn.Hardsigmoid,
-    'tanh': nn.Tanh,
-    'relu': nn.ReLU,
-}
-GATE_NAMES = {gate: name for name, gate in GATES.items()}  # what SEScaleAdd takes for each gate module
-
-
-def _has_hooks(module: nn.Module) -> bool:
-    return bool(module._forward_hooks or module._forward_pre_hooks or module._backward_hooks
-                or module._backward_pre_hooks)
-
-
-def _global_hooks() -> bool:
-    hooks = nn.modules.module
-    return bool(hooks._global_forward_hooks or hooks._global_forward_pre_hooks or hooks._global_backward_hooks
-                or hooks._global_backward_pre_hooks)
-
-
-def _batch_norm_arguments(bn: nn.BatchNorm2d) -> tuple:
-    """What :class:`SEScaleAdd` takes of a BN, counting the batch as ``nn.BatchNorm2d.forward`` does."""
-    momentum = 0.0
-    if bn.training:
-        bn.num_batches_tracked.add_(1)
-        momentum = 1.0 / float(bn.num_batches_tracked) if bn.momentum is None else bn.momentum
-    return bn.weight, bn.bias, bn.running_mean, bn.running_var, bn.training, momentum, bn.eps
 
 
 def set_fused_backward(model: nn.Module, enabled: bool) -> nn.Module:
@@ -50,11 +24,11 @@ def set_fused_backward(model: nn.Module, enabled: bool) -> nn.Module:
 def check_se_options(ratio: Optional[int], squeeze: str, gate: str, prefix: str = '') -> None:
     """Check the options of :class:`SqueezeExcitation`, naming them with ``prefix`` (``'se_'`` in the
     backbones' arguments): ``ratio`` (``None``: not used) a positive integer, ``squeeze`` one of
-    :data:`SQUEEZE_OPS`, ``gate`` one of :data:`GATES`."""
+    :data:`SQUEEZE_OPS`, ``gate`` one of :data:`~se_plugins.models.layers.gates.GATES`."""
     if ratio is not None:
         check_positive_int(f'{prefix}ratio', ratio)
     check_choice(f'{prefix}squeeze', squeeze, SQUEEZE_OPS)
-    check_choice(f'{prefix}gate', gate, GATES)
+    get_gate(gate, f'{prefix}gate')
 
 
 class GlobalPool(nn.Module):
@@ -108,7 +82,8 @@ class SqueezeExcitation(nn.Module):
         divisor: If set, round ``C / r`` to the nearest multiple of ``divisor`` (at least
             ``divisor``), as timm's ``seresnet*`` do with 8. ``None`` keeps the paper's ``C // r``.
         squeeze: Squeeze operator: ``'avg'``, ``'max'`` or ``'avgmax'``.
-        gate: Excitation gate: ``'sigmoid'``, ``'hsigmoid'``, ``'tanh'`` or ``'relu'``.
+        gate: Excitation gate: a name in :data:`~se_plugins.models.layers.gates.GATES`, the paper's
+            ``'sigmoid'`` or ``'hsigmoid'``, ``'tanh'``, ``'relu'``.
         bias: Whether ``fc1`` and ``fc2`` have biases.
 
     Attributes:
@@ -140,7 +115,8 @@ class SqueezeExcitation(nn.Module):
         self.fc1 = nn.Linear(channels, squeeze_channels, bias=bias)
         self.relu = nn.ReLU(inplace=True)
         self.fc2 = nn.Linear(squeeze_channels, channels, bias=bias)
-        self.gate = GATES[gate]()
+        self.gate_name = gate
+        self.gate = get_gate(gate).module()
         self.fused_backward = True
 
     @property
@@ -174,44 +150,17 @@ class SqueezeExcitation(nn.Module):
         Where autograd records it (training), this runs as one autograd function,
         :class:`~se_plugins.models.layers.fused_se.SEScaleAdd`, whose backward needs fewer passes over the
         feature map and, with a BN ``norm``, keeps the BN's input instead of its output, unless
-        :meth:`fused_backward_applies` says otherwise (then the submodules run one by one).
+        :func:`~se_plugins.models.layers.fused_se.fused_form_applies` says otherwise (then the submodules
+        run one by one).
 
         Args:
             x: The feature map ``U``, ``(N, C, H, W)`` (before ``norm``).
             other: The tensor added to the scaled map (a residual block's identity), or ``None``.
             norm: A BN applied to ``x`` first (the BN ending a residual branch), or ``None``.
         """
-        if self.fused_backward_applies(x, norm):
-            norm_arguments = (None, ) * 4 + (False, 0.0, 0.0) if norm is None else _batch_norm_arguments(norm)
-            return SEScaleAdd.apply(x, other, *norm_arguments, self.fc1.weight, self.fc1.bias, self.fc2.weight,
-                                    self.fc2.bias, GATE_NAMES[type(self.gate)])
+        if fused_form_applies(self, x, norm):
+            return fused_scale_add(self, x, other, norm)
         if norm is not None:
             x = norm(x)
         s = self.excite(x)
         return x * s if other is None else torch.addcmul(other, x, s)
-
-    def fused_backward_applies(self, x: torch.Tensor, norm: Optional[nn.Module] = None) -> bool:
-        """Whether :meth:`scale_add` runs as one autograd function: autograd records it (not under
-        ``torch.no_grad``, some input or parameter requires grad), ``fused_backward`` is set (the
-        default), the squeeze is the paper's average, no ``torch.compile``, tracing or ONNX export is
-        running (they build their own graphs; under autocast it runs, its statistics in float32), the
-        submodules are the ones this class builds (not swapped by a quantisation or pruning tool) and no
-        hook is registered on this block, its submodules or ``norm`` (so hooks always see every step
-        run), and ``norm`` is ``None`` or a plain ``nn.BatchNorm2d`` with affine parameters and running
-        statistics (a SyncBN runs as itself)."""
-        if not (self.fused_backward and torch.is_grad_enabled() and self.pool.mode == 'avg'):
-            return False
-        if (torch.jit.is_scripting() or torch.jit.is_tracing() or torch.compiler.is_compiling()
-                or torch.onnx.is_in_onnx_export()):
-            return False
-        if not (type(self.fc1) is nn.Linear and type(self.fc2) is nn.Linear and type(self.relu) is nn.ReLU
-                and type(self.gate) in GATE_NAMES):
-            return False
-        modules = [self, self.pool, self.fc1, self.relu, self.fc2, self.gate]
-        if norm is not None:
-            if not (type(norm) is nn.BatchNorm2d and norm.affine and norm.track_running_stats):
-                return False
-            modules.append(norm)
-        if _global_hooks() or any(_has_hooks(module) for module in modules):
-            return False
-        return x.requires_grad or any(p.requires_grad for m in modules for p in m.parameters(recurse=False))

@@ -3,15 +3,16 @@ and placement it runs in, with with_cp and torch.compile, and it keeps less for 
 import pytest
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
+from se_plugins.building import in_scope
 from se_plugins.models.backbones.se_resnet import SE_PLACEMENTS
-from se_plugins.models.layers import set_fused_backward
-from se_plugins.models.layers.fused_se import SEScaleAdd
+from se_plugins.models.layers import GATES, Gate, set_fused_backward
+from se_plugins.models.layers.fused_se import SEScaleAdd, fused_form_applies
 from se_plugins.registry import MODELS
+from se_plugins.utils import InputError
 
 from helpers import NETWORKS
-
-GATES = ('sigmoid', 'hsigmoid', 'tanh', 'relu')
 
 
 def double(*shape, positive=False):
@@ -19,7 +20,7 @@ def double(*shape, positive=False):
     return values.requires_grad_()
 
 
-@pytest.mark.parametrize('gate', GATES)
+@pytest.mark.parametrize('gate', sorted(GATES))
 @pytest.mark.parametrize('norm', ['train', 'eval', None], ids=['bn-train', 'bn-eval', 'no-bn'])
 @pytest.mark.parametrize('with_other', [True, False], ids=['sum', 'scale-only'])
 def test_gradcheck(gate, norm, with_other):
@@ -115,9 +116,8 @@ def test_the_papers_other_networks_have_the_plain_gradients(name, monkeypatch):
 
 def test_se_plugin_in_mmdet_resnet_has_the_plain_gradients(monkeypatch):
     from mmdet.registry import MODELS as MMDET_MODELS
-    from mmengine.registry import DefaultScope
     torch.manual_seed(0)
-    with DefaultScope.overwrite_default_scope('mmdet'):  # whatever scope an earlier test left current
+    with in_scope('mmdet'):  # whatever scope an earlier test left current
         model = MMDET_MODELS.build(dict(type='ResNet', depth=50, plugins=[dict(
             cfg=dict(type='se_plugins.SEPlugin', ratio=16), stages=(True, ) * 4, position='after_conv3')]))
     model.double()
@@ -125,6 +125,40 @@ def test_se_plugin_in_mmdet_resnet_has_the_plain_gradients(monkeypatch):
     model.train()  # mmdet's ResNet.train returns None
     assert_fused_equals_plain(model, torch.randn(2, 3, 64, 64, dtype=torch.float64))
     assert len(calls) == 16
+
+
+def softsign() -> Gate:
+    """A gate the package does not have: ``v / (1 + |v|)``, derivative ``(1 - |s|)^2``."""
+    return Gate('softsign', nn.Softsign, F.softsign, lambda v, s: (1 - s.abs()).square())
+
+
+def test_a_gate_added_to_the_table_alone_trains_fused_and_evaluates_with_itself(monkeypatch):
+    monkeypatch.setitem(GATES, 'softsign', softsign())
+    torch.manual_seed(0)
+    model = MODELS.build(dict(type='SEResNet', depth=18, se_gate='softsign', zero_init_residual=False)).double()
+    assert type(model.layer1[0].se.gate) is nn.Softsign
+    calls = count_fused_calls(monkeypatch)
+    assert_fused_equals_plain(model.train(), torch.randn(2, 3, 32, 32, dtype=torch.float64))
+    assert len(calls) == 8  # trained through the fused form, with the gradients of autograd on nn.Softsign
+    se, x = model.layer1[0].se.eval(), torch.randn(2, 64, 4, 4, dtype=torch.float64)
+    with torch.no_grad():  # evaluation: the same gate
+        s = F.softsign(se.fc2(se.relu(se.fc1(x.mean((2, 3))))))
+        torch.testing.assert_close(se(x), x * s[:, :, None, None])
+    fc = (double(4, 6), double(4), double(6, 4), double(6))
+    assert torch.autograd.gradcheck(lambda x, *fc: SEScaleAdd.apply(
+        x, None, None, None, None, None, False, 0.0, 0.0, *fc, 'softsign'), (double(2, 6, 3, 3), *fc))
+
+
+def test_a_gate_whose_forms_disagree_or_that_is_not_a_gate_fails_when_it_is_made_or_built(monkeypatch):
+    with pytest.raises(InputError, match="gate 'softsign': its derivative is not that of its function"):
+        Gate('softsign', nn.Softsign, F.softsign, lambda v, s: 1 - s * s)
+    with pytest.raises(InputError, match="gate 'softsign': its module Tanh and its function give different"):
+        Gate('softsign', nn.Tanh, F.softsign, softsign().derivative)
+    monkeypatch.setitem(GATES, 'softsign', nn.Softsign)  # a module alone: training would have no derivative
+    with pytest.raises(InputError, match="se_gate: GATES\\['softsign'\\] is a type, not a Gate"):
+        MODELS.build(dict(type='SEResNet', depth=18, se_gate='softsign'))
+    with pytest.raises(InputError, match="se_gate='swish' is not supported; choose one of"):
+        MODELS.build(dict(type='SEResNet', depth=18, se_gate='swish'))
 
 
 def test_hooks_inference_and_other_squeezes_run_the_submodules(monkeypatch):
@@ -143,8 +177,8 @@ def test_hooks_inference_and_other_squeezes_run_the_submodules(monkeypatch):
     model(x)
     assert seen[-1] == 'bn3' and len(calls) == 15 + 15
     handle.remove()
-    assert not MODELS.build(dict(type='SEResNet', depth=50, se_squeeze='max')).layer1[0].se.fused_backward_applies(
-        x.requires_grad_())
+    assert not fused_form_applies(MODELS.build(dict(type='SEResNet', depth=50, se_squeeze='max')).layer1[0].se,
+                                  x.requires_grad_())
 
 
 def test_under_autocast_the_fused_form_is_as_exact_as_the_plain_one(monkeypatch):

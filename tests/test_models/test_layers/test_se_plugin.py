@@ -2,8 +2,8 @@
 import torch
 from mmcv.cnn import build_plugin_layer
 from mmdet.registry import MODELS as MMDET_MODELS
-from mmengine.registry import DefaultScope
 
+from se_plugins.building import in_scope
 from se_plugins.models.layers import SEPlugin, SqueezeExcitation
 from se_plugins.registry import MODELS
 
@@ -13,7 +13,7 @@ def se_plugins(position: str = 'after_conv3', stages=(True, True, True, True), *
 
 
 def build_mmdet(**cfg):
-    with DefaultScope.overwrite_default_scope('mmdet'):
+    with in_scope('mmdet'):
         return MMDET_MODELS.build(cfg)
 
 
@@ -40,7 +40,7 @@ def randomise_bn(model):
 
 
 def test_build_plugin_layer_builds_it_from_an_mmdet_scope():
-    with DefaultScope.overwrite_default_scope('mmdet'):
+    with in_scope('mmdet'):
         name, layer = build_plugin_layer(dict(type='se_plugins.SEPlugin', ratio=8, gate='hsigmoid'),
                                          in_channels=64)
     assert name == 'se' and type(layer) is SEPlugin and isinstance(layer, SqueezeExcitation)
