@@ -4,6 +4,7 @@ Each line of the log is one json object: training lines carry ``iter`` and ``lr`
 terms; validation lines carry the metrics with ``step``, the epoch (or iteration) they were
 measured at.
 """
+import glob
 import json
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -12,6 +13,16 @@ from se_plugins.utils import InputError, MissingInputError
 
 Series = Dict[str, Tuple[List[float], List[float]]]
 _BOOKKEEPING = {'epoch', 'iter', 'step', 'time', 'data_time', 'memory', 'eta'}
+
+
+def find_log(path: str) -> str:
+    """The json log of a work dir (the newest run's), or ``path`` itself if it is a file."""
+    if osp.isfile(path):
+        return path
+    logs = sorted(glob.glob(osp.join(path, '*', 'vis_data', 'scalars.json')))
+    if not logs:
+        raise MissingInputError(f'{path} is neither a json log nor a work dir with */vis_data/scalars.json')
+    return logs[-1]
 
 
 def read_scalars(path: str) -> Tuple[Series, Series]:

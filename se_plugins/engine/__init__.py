@@ -1,13 +1,14 @@
 from .checkpoint import (AtomicCheckpointHook, ResumeError, capture_rng, checkpoint_fit, checkpoint_problem,
                          require_checkpoint, require_checkpoint_fit, resolve_resume, restore_rng,
                          save_checkpoint_atomically)
+from .command_line import load_config, parse_tool_args
 from .config_checks import check_config
 from .data_loading import KeyedBatchSampler, SampleSeeded, quiet_workers, rebuild_loader, sample_seeded
+from .distributed import end_cpu_distributed, setup_cpu_distributed, slurm_to_torch_environment
 from .hooks import BadImagesHook, DistributedWeightCheckHook, FiniteLossHook, FuseConvBNHook, tensor_digest
 from .preemption import (STOP_SIGNALS, EpochBasedTrainLoop, IterBasedTrainLoop, PreemptionHook, StopSignals,
                          listen_for_stop_signals, prepare_training)
-from .runner_setup import (SERunner, end_cpu_distributed, load_config, parse_tool_args,
-                           run_leaving_nothing_on_early_failure, setup_cpu_distributed, slurm_to_torch_environment)
+from .runner import SERunner, run_leaving_nothing_on_early_failure
 
 __all__ = [
     'AtomicCheckpointHook', 'ResumeError', 'capture_rng', 'checkpoint_fit', 'checkpoint_problem', 'require_checkpoint',

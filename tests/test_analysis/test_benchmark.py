@@ -2,7 +2,6 @@ import re
 
 import pytest
 import torch
-import torch.nn as nn
 
 from se_plugins.utils import InputError
 
@@ -14,26 +13,11 @@ def interleaved(tool_globals):
     return tool_globals(TOOL)['interleaved']
 
 
-@pytest.fixture
-def saved_activation_bytes(tool_globals):
-    return tool_globals(TOOL)['saved_activation_bytes']
-
-
 def test_models_are_timed_in_turn_every_round_each_round_starting_one_later(interleaved):
     calls = []
     timings = interleaved({name: (lambda name=name: calls.append(name)) for name in 'abc'}, rounds=4, warmup=1)
     assert ''.join(calls) == 'abc' + 'abc' + 'bca' + 'cab' + 'abc'
     assert all(len(t.seconds) == 4 and t.median >= 0 for t in timings.values())
-
-
-def test_saved_bytes_count_each_saved_storage_once_without_parameters(saved_activation_bytes):
-    linear = nn.Linear(100, 50)
-    x = torch.randn(8, 100)
-
-    def step():
-        hidden = linear(x)  # saves x (8 x 100) and the weight (a parameter: not counted)
-        hidden.exp().sum().backward()  # exp saves its output (8 x 50)
-    assert saved_activation_bytes(linear, step) == 4 * (8 * 100 + 8 * 50)
 
 
 def test_the_tool_prints_every_model_and_the_ratios(capsys, run_tool):

@@ -7,7 +7,7 @@ import pytest
 from mmengine.evaluator import BaseMetric
 from mmengine.runner import Runner
 
-from se_plugins.analysis.curves import curve_figure, read_scalars
+from se_plugins.analysis.curves import curve_figure, find_log, read_scalars
 from se_plugins.utils import InputError, MissingInputError
 
 from helpers import ToyDataset, ToyModel
@@ -54,8 +54,8 @@ def test_tensorboard_is_a_visualiser_option(work_dir):
     assert len(accumulator.Scalars('loss')) == 12
 
 
-def test_read_scalars_of_a_real_log(work_dir, tool_globals):
-    log = tool_globals(TOOL)['find_log'](work_dir)
+def test_read_scalars_of_a_real_log(work_dir):
+    log = find_log(work_dir)
     train, val = read_scalars(log)
     assert {'loss', 'loss_cls', 'loss_reg', 'lr'} <= set(train)
     assert train['loss'][0] == list(range(1, 13))  # 12 iterations
@@ -63,8 +63,8 @@ def test_read_scalars_of_a_real_log(work_dir, tool_globals):
     assert list(val) == ['toy/mean_score'] and val['toy/mean_score'][0] == [1, 2, 3]
 
 
-def test_the_figure_has_a_panel_per_key(work_dir, tool_globals):
-    train, val = read_scalars(tool_globals(TOOL)['find_log'](work_dir))
+def test_the_figure_has_a_panel_per_key(work_dir):
+    train, val = read_scalars(find_log(work_dir))
     figure = curve_figure(train, val, ['loss_cls', 'lr', 'toy/mean_score'])
     assert [axis.get_ylabel() for axis in figure.axes] == ['loss_cls', 'lr', 'toy/mean_score']
     assert list(figure.axes[2].get_lines()[0].get_xdata()) == [1, 2, 3]
@@ -79,9 +79,9 @@ def test_the_tool_writes_the_png(work_dir, tmp_path, capsys, run_tool):
     assert width == 700 and height == 220 * 5  # loss, loss_cls, loss_reg, lr, toy/mean_score
 
 
-def test_bad_logs_name_the_file_and_line(tmp_path, tool_globals):
+def test_bad_logs_name_the_file_and_line(tmp_path):
     with pytest.raises(MissingInputError, match='neither a json log nor a work dir'):
-        tool_globals(TOOL)['find_log'](str(tmp_path))
+        find_log(str(tmp_path))
     log = tmp_path / 'scalars.json'
     log.write_text('{"lr": 0.1, "iter": 1, "loss": 2.0}\n{"loss": \n')
     with pytest.raises(InputError, match=f'{log}:2: not a json line'):

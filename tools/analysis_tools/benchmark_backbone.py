@@ -40,6 +40,7 @@ import torch
 import torch.nn as nn
 
 import se_plugins  # noqa: F401
+from se_plugins.analysis.memory import saved_activation_bytes
 from se_plugins.building import build_classifier
 from se_plugins.models.layers import set_fused_backward
 from se_plugins.utils import InputError, run_cli
@@ -145,23 +146,6 @@ def interleaved(functions: Dict[str, Callable[[], None]], rounds: int, warmup: i
         for name in names[start:] + names[:start]:
             timings[name].seconds.append(clock(functions[name]))
     return timings
-
-
-def saved_activation_bytes(model: nn.Module, function: Callable[[], None]) -> int:
-    """Bytes of memory autograd keeps for the backward pass while ``function`` (a training step of
-    ``model``) runs: each saved storage once, the model's parameters not counted."""
-    parameters = {p.untyped_storage().data_ptr() for p in model.parameters()}
-    storages: Dict[int, int] = {}
-
-    def pack(tensor: torch.Tensor):
-        storage = tensor.untyped_storage()
-        if storage.data_ptr() not in parameters:
-            storages[storage.data_ptr()] = storage.nbytes()
-        return tensor
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
-        function()
-    return sum(storages.values())
 
 
 def classifiers() -> Dict[str, torch.nn.Module]:

@@ -6,21 +6,10 @@ WORK_DIR_OR_LOG is a run's work dir (its newest ``<timestamp>/vis_data/scalars.j
 the json log itself. Default output: ``curves.png`` beside the log.
 """
 import argparse
-import glob
 import os.path as osp
 
-from se_plugins.analysis.curves import curve_figure, read_scalars
-from se_plugins.utils import MissingInputError, run_cli
-
-
-def find_log(path: str) -> str:
-    """The json log of a work dir (the newest run's), or ``path`` itself if it is a file."""
-    if osp.isfile(path):
-        return path
-    logs = sorted(glob.glob(osp.join(path, '*', 'vis_data', 'scalars.json')))
-    if not logs:
-        raise MissingInputError(f'{path} is neither a json log nor a work dir with */vis_data/scalars.json')
-    return logs[-1]
+from se_plugins.analysis.curves import curve_figure, find_log, read_scalars
+from se_plugins.utils import run_cli
 
 
 def main() -> str:

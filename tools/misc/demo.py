@@ -16,7 +16,7 @@ from mmdet.registry import VISUALIZERS
 
 import se_plugins  # noqa: F401
 from se_plugins.datasets import make_coco_detection
-from se_plugins.engine import SERunner, load_config
+from se_plugins.engine import SERunner, load_config, setup_cpu_distributed
 from se_plugins.utils import check_positive_int, run_cli
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -52,15 +52,19 @@ def main() -> dict:
     ann_file = osp.join(data_root, 'annotations', 'instances_val2017.json')
     cfg_options = {f'{split}_dataloader.dataset.data_root': data_root + '/' for split in ('train', 'val', 'test')}
     cfg_options.update({'val_evaluator.ann_file': ann_file, 'test_evaluator.ann_file': ann_file})
-    if args.epochs != 6:  # the config's schedule, for another length
-        cfg_options.update({'train_cfg.max_epochs': args.epochs, 'train_cfg.val_interval': args.epochs,
-                            'param_scheduler.1.end': args.epochs, 'param_scheduler.1.milestones': [args.epochs - 1],
-                            'default_hooks.checkpoint.interval': args.epochs})
+    cfg_options.update({'train_cfg.max_epochs': args.epochs, 'train_cfg.val_interval': args.epochs,
+                        'default_hooks.checkpoint.interval': args.epochs})
     train_dir = osp.join(args.work_dir, 'train')
-    SERunner.from_cfg(load_config(CONFIG, train_dir, cfg_options)).train()
+    cfg = load_config(CONFIG, train_dir, cfg_options)
+    for scheduler in cfg.param_scheduler:  # the config's schedule, at this length: the lr drops before the last
+        if scheduler.type == 'MultiStepLR':
+            scheduler.update(end=args.epochs, milestones=[args.epochs - 1])
+    setup_cpu_distributed(cfg)
+    SERunner.from_cfg(cfg).train()
     with open(osp.join(train_dir, 'last_checkpoint')) as f:
         checkpoint = f.read().strip()
     cfg = load_config(CONFIG, osp.join(args.work_dir, 'test'), cfg_options)
+    setup_cpu_distributed(cfg)
     cfg.load_from = checkpoint
     metrics = SERunner.from_cfg(cfg).test()
 

@@ -5,6 +5,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from se_plugins.analysis.memory import saved_activation_bytes
 from se_plugins.building import in_scope
 from se_plugins.models.backbones.se_resnet import SE_PLACEMENTS
 from se_plugins.models.layers import GATES, Gate, set_fused_backward
@@ -224,8 +225,7 @@ def test_training_under_torch_compile_has_the_eager_gradients():
         torch.testing.assert_close(compiled[1][name], eager[1][name], rtol=1e-6, atol=1e-9, msg=name)
 
 
-def test_the_se_adds_almost_nothing_to_what_backward_keeps(tool_globals):
-    saved_activation_bytes = tool_globals('analysis_tools/benchmark_backbone.py')['saved_activation_bytes']
+def test_the_se_adds_almost_nothing_to_what_backward_keeps():
     x = torch.randn(2, 3, 96, 96)
 
     def saved(**cfg):

@@ -1,8 +1,8 @@
-"""se_plugins.engine.runner_setup: the tools' Runner."""
+"""se_plugins.engine.runner: the tools' Runner."""
 import os.path as osp
 import time
 
-from se_plugins.engine.runner_setup import SERunner
+from se_plugins.engine.runner import SERunner
 
 from helpers import ToyDataset, ToyModel
 

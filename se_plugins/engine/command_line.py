@@ -1,0 +1,82 @@
+"""The command line that tools/train.py and tools/test.py share, and the config as it shapes it."""
+import argparse
+import os
+import os.path as osp
+from typing import Optional
+
+from mmengine.config import Config
+from mmengine.logging import print_log
+
+from se_plugins.utils import InputError
+
+from .config_checks import point_at_data, read_config, unread_top_level_keys
+
+
+def parse_tool_args(parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """Add the arguments tools/train.py and tools/test.py share, and parse the command line.
+
+    ``--launcher``; ``--local-rank``: as in mmdet's and mmpretrain's tools, the local rank that
+    ``torch.distributed.launch`` passes as ``--local-rank=N`` (``mim train --launcher pytorch`` starts
+    the tools that way) goes to the ``LOCAL_RANK`` environment variable, where torch.distributed and
+    mmengine read it; torchrun sets the variable itself. ``--data-root`` and ``--ann-file``: see
+    :func:`~se_plugins.engine.config_checks.point_at_data`. ``--strict-config``: a misspelt top-level
+    key is an error, not a warning.
+
+    Args:
+        parser: The tool's parser, with its own arguments.
+    """
+    parser.add_argument('--data-root', help="the dataset's folder: sets every dataloader's data_root (and, "
+                        "for COCO, the evaluators' annotation file under it)")
+    parser.add_argument('--ann-file', help="the evaluators' annotation file, if not <data-root>/<the val "
+                        "dataset's ann_file>")
+    parser.add_argument('--strict-config', action='store_true',
+                        help='stop on a top-level config key that nothing reads (default: a warning)')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
+                        help='job launcher: pytorch under torchrun, slurm under srun')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    if args.ann_file and not args.data_root:
+        raise InputError('--ann-file goes with --data-root')
+    return args
+
+
+def load_config(config: str,
+                work_dir: Optional[str] = None,
+                cfg_options: Optional[dict] = None,
+                launcher: str = 'none',
+                data_root: Optional[str] = None,
+                ann_file: Optional[str] = None,
+                strict: bool = False) -> Config:
+    """Read a config and apply the command line: ``--data-root``/``--ann-file``, then ``--cfg-options``
+    (the more specific), the work dir and the launcher; warn about (``strict``: refuse) misspelt
+    top-level keys. Nothing else happens: the tools start a distributed run with
+    :func:`~se_plugins.engine.distributed.setup_cpu_distributed` on the config this returns.
+
+    Args:
+        config: The config file.
+        work_dir: Where logs and checkpoints go. Default: the config's ``work_dir``, else
+            ``work_dirs/<config file stem>``.
+        cfg_options: ``--cfg-options`` key-value pairs merged into the config.
+        launcher: ``none``, ``pytorch``, ``slurm`` or ``mpi``.
+        data_root: The dataset folder for every dataloader (see
+            :func:`~se_plugins.engine.config_checks.point_at_data`).
+        ann_file: The evaluators' annotation file, with ``data_root``.
+        strict: A misspelt top-level key is an error, not a warning.
+    """
+    cfg = read_config(config)
+    cfg.launcher = launcher
+    if data_root:
+        point_at_data(cfg, data_root, ann_file)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    problems = unread_top_level_keys(cfg)
+    if problems and strict:
+        raise InputError(f'{config}: ' + '; '.join(problems))
+    for problem in problems:
+        print_log(f'{config}: {problem}', logger='current', level=30)
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('work_dirs', osp.splitext(osp.basename(config))[0])
+    return cfg
