@@ -74,9 +74,14 @@ class ToyDataset(Dataset):
         return item
 
 
-def randomise_bn(model: nn.Module) -> None:
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def randomise_bn(model: nn.Module) -> nn.Module:
     """Give every BN of ``model`` random running statistics and affine parameters (as a trained model has
-    them), so that folding them into the convs is visible in the outputs."""
+    them), so that folding them into the convs, or an SE in the wrong place, shows in the outputs; return
+    ``model``."""
     generator = torch.Generator().manual_seed(1)
     for module in model.modules():
         if isinstance(module, nn.BatchNorm2d):
@@ -84,6 +89,7 @@ def randomise_bn(model: nn.Module) -> None:
             module.running_var.copy_(torch.rand(module.num_features, generator=generator) + 0.5)
             module.weight.data.copy_(torch.rand(module.num_features, generator=generator) + 0.5)
             module.bias.data.copy_(torch.randn(module.num_features, generator=generator) * 0.1)
+    return model
 
 
 # ---- training runs of the tools, on the generated Places365 ---------------------------------------------------

@@ -4,6 +4,8 @@ import timm
 
 from se_plugins.registry import MODELS
 
+from helpers import count_parameters
+
 TIMM_EQUIVALENTS = [
     ('seresnet50', dict(type='SEResNet', depth=50)),
     ('seresnet101', dict(type='SEResNet', depth=101)),
@@ -25,14 +27,10 @@ STATED = {'legacy_seresnet18': 11_265_592, 'legacy_seresnet34': 21_445_868,
           'seresnet18': 11_266_624, 'seresnet34': 21_447_416}
 
 
-def count(model) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
 @pytest.mark.parametrize('timm_name, cfg', TIMM_EQUIVALENTS, ids=[n for n, _ in TIMM_EQUIVALENTS])
 def test_parameter_count_equals_timm(timm_name, cfg):
     peer = timm.create_model(timm_name, pretrained=False, num_classes=0)
     ours = MODELS.build(cfg)
-    assert count(ours) == count(peer)
+    assert count_parameters(ours) == count_parameters(peer)
     if timm_name in STATED:
-        assert count(ours) == STATED[timm_name]
+        assert count_parameters(ours) == STATED[timm_name]

@@ -11,6 +11,8 @@ from se_plugins.models.layers import GATES, SqueezeExcitation
 from se_plugins.registry import MODELS
 from se_plugins.utils import InputError
 
+from helpers import count_parameters
+
 # The SE-ResNet family (tests/test_models/test_backbones/test_se_networks.py has the paper's other networks)
 ARCHS = [(name, depth) for name, cls in sorted(MODELS.module_dict.items())
          if isinstance(cls, type) and issubclass(cls, ResNet) for depth in sorted(cls.arch_settings)]
@@ -27,15 +29,6 @@ def expected_channels(name, depth):
 def test_every_paper_architecture_is_registered():
     assert set(ARCHS) >= {('SEResNet', d) for d in (18, 34, 50, 101, 152)} | {
         ('SEResNeXt', d) for d in (50, 101, 152)} | {('SENet154', 152)}
-
-
-@pytest.mark.parametrize('registry', ['mmdet', 'mmpretrain'])
-@pytest.mark.parametrize('name', ['SEResNet', 'SEResNeXt', 'SENet154'])
-def test_builds_from_mmdet_and_mmpretrain_registries(registry, name):
-    models = __import__(f'{registry}.registry', fromlist=['MODELS']).MODELS
-    depth = 152 if name == 'SENet154' else 50
-    model = models.build(dict(type=f'se_plugins.{name}', depth=depth))
-    assert type(model) is MODELS.get(name)
 
 
 @pytest.mark.parametrize('name, depth', ARCHS)
@@ -166,8 +159,7 @@ def test_se_stages_and_se_off_equals_resnet():
 def test_parameter_overhead_is_the_papers_formula():
     """SE-ResNet-50 minus ResNet-50 = (2/r)·Σ N_s·C_s² plus the SE biases (C/r + C per block)."""
     r, blocks, channels = 16, (3, 4, 6, 3), (256, 512, 1024, 2048)
-    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
-    extra = count(build('SEResNet', 50, se_ratio=r)) - count(ResNet(50))
+    extra = count_parameters(build('SEResNet', 50, se_ratio=r)) - count_parameters(ResNet(50))
     weights = sum(2 * n * c * c // r for n, c in zip(blocks, channels))
     biases = sum(n * (c // r + c) for n, c in zip(blocks, channels))
     assert weights == 2_514_944  # the paper's "+~2.5M"

@@ -14,11 +14,7 @@ from se_plugins.models.layers import SqueezeExcitation
 from se_plugins.registry import MODELS
 from se_plugins.utils import InputError
 
-from helpers import NETWORKS
-
-
-def count(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
+from helpers import NETWORKS, count_parameters
 
 
 def build(name: str, **kwargs) -> nn.Module:
@@ -32,14 +28,6 @@ def all_stages(name: str) -> tuple:
 def test_every_network_of_the_papers_table_is_registered():
     ours = {name for name, cls in MODELS.module_dict.items() if cls.__module__.startswith('se_plugins.models')}
     assert set(NETWORKS) <= ours
-
-
-@pytest.mark.parametrize('registry', ['mmdet', 'mmpretrain'])
-@pytest.mark.parametrize('name', sorted(NETWORKS))
-def test_builds_from_mmdet_and_mmpretrain_registries(registry, name):
-    models = __import__(f'{registry}.registry', fromlist=['MODELS']).MODELS
-    model = models.build(dict(type=f'se_plugins.{name}', **NETWORKS[name][0]))
-    assert type(model) is MODELS.get(name)
 
 
 @pytest.mark.parametrize('name', sorted(NETWORKS))
@@ -57,17 +45,17 @@ def test_se_blocks_and_output_channels(name):
 # The plain network's parameters without a classifier, from the peer implementation.
 def _peer_counts():
     return {
-        'SEVGG': lambda: count(timm.create_model('vgg16_bn').features),
-        'SEBNInception': lambda: count(pretrainedmodels.bninception(pretrained=None)) - (1024 * 1000 + 1000),
-        'SEInceptionResNetV2': lambda: count(timm.create_model('inception_resnet_v2', num_classes=0)),
-        'SEMobileNetV1': lambda: count(timm.create_model('mobilenetv1_100', num_classes=0)),
-        'SEShuffleNetV1': lambda: count(ShuffleNetV1(groups=3)),
+        'SEVGG': lambda: count_parameters(timm.create_model('vgg16_bn').features),
+        'SEBNInception': lambda: count_parameters(pretrainedmodels.bninception(pretrained=None)) - (1024 * 1000 + 1000),
+        'SEInceptionResNetV2': lambda: count_parameters(timm.create_model('inception_resnet_v2', num_classes=0)),
+        'SEMobileNetV1': lambda: count_parameters(timm.create_model('mobilenetv1_100', num_classes=0)),
+        'SEShuffleNetV1': lambda: count_parameters(ShuffleNetV1(groups=3)),
     }
 
 
 @pytest.mark.parametrize('name', sorted(NETWORKS))
 def test_without_se_the_parameters_are_the_peers(name):
-    assert count(build(name, with_se=False)) == _peer_counts()[name]()
+    assert count_parameters(build(name, with_se=False)) == _peer_counts()[name]()
 
 
 def test_se_vgg_without_se_is_mmpretrains_vgg_tensor_for_tensor():

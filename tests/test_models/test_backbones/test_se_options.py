@@ -16,15 +16,24 @@ BACKBONES = sorted(name for name, cls in MODELS.module_dict.items()
                    if isinstance(cls, type) and issubclass(cls, SEOptionsMixin))
 
 
-def build(name: str, **kwargs) -> nn.Module:
-    """The backbone with its smallest arguments (the shallowest depth of the ResNet family)."""
+def build(name: str, registry=MODELS, **kwargs) -> nn.Module:
+    """The backbone with its smallest arguments (the shallowest depth of the ResNet family), built by
+    ``registry`` (ours: ``type=name``; another library's: ``type='se_plugins.<name>'``)."""
     cls = MODELS.get(name)
     args = NETWORKS[name][0] if name in NETWORKS else dict(depth=min(cls.arch_settings))
-    return MODELS.build(dict(type=name, **args, **kwargs))
+    kind = name if registry is MODELS else f'se_plugins.{name}'
+    return registry.build(dict(type=kind, **args, **kwargs))
 
 
 def test_every_network_of_the_package_uses_the_mixin():
     assert set(NETWORKS) | {'SEResNet', 'SEResNeXt', 'SENet154'} <= set(BACKBONES)
+
+
+@pytest.mark.parametrize('library', ['mmdet', 'mmpretrain'])
+@pytest.mark.parametrize('name', BACKBONES)
+def test_builds_from_mmdet_and_mmpretrain_registries(library, name):
+    registry = __import__(f'{library}.registry', fromlist=['MODELS']).MODELS
+    assert type(build(name, registry)) is MODELS.get(name)
 
 
 @pytest.mark.parametrize('name', BACKBONES)

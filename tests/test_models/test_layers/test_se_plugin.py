@@ -7,6 +7,8 @@ from se_plugins.building import in_scope
 from se_plugins.models.layers import SEPlugin, SqueezeExcitation
 from se_plugins.registry import MODELS
 
+from helpers import count_parameters, randomise_bn
+
 
 def se_plugins(position: str = 'after_conv3', stages=(True, True, True, True), **cfg) -> list:
     return [dict(cfg=dict(type='se_plugins.SEPlugin', **cfg), stages=stages, position=position)]
@@ -19,24 +21,13 @@ def build_mmdet(**cfg):
 
 def assert_same_network(ours, theirs, input_size=64):
     """Equal parameter counts, the same tensor names, and equal outputs with ours' weights copied."""
-    assert sum(p.numel() for p in theirs.parameters()) == sum(p.numel() for p in ours.parameters())
+    assert count_parameters(theirs) == count_parameters(ours)
     theirs.load_state_dict(ours.state_dict(), strict=True)  # strict: every name and shape matches
     ours.eval(), theirs.eval()
     x = torch.randn(2, 3, input_size, input_size)
     with torch.no_grad():
         for a, b in zip(ours(x), theirs(x), strict=True):
             torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-5)
-
-
-def randomise_bn(model):
-    """Non-trivial BN statistics and affine parameters, so that an SE in the wrong place shows."""
-    for module in model.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.running_mean.uniform_(-0.5, 0.5)
-            module.running_var.uniform_(0.5, 1.5)
-            module.weight.data.uniform_(0.5, 1.5)
-            module.bias.data.uniform_(-0.5, 0.5)
-    return model
 
 
 def test_build_plugin_layer_builds_it_from_an_mmdet_scope():
