@@ -35,7 +35,7 @@ def run_section(title: str, project, python: str) -> List[subprocess.CompletedPr
     the environment of ``python`` in a fresh shell; return each command's result, stopping at a failure."""
     blocks = next(blocks for name, blocks in sections().items() if name.startswith(title))
     shell = {'PATH': '/usr/local/bin:/usr/bin:/bin', 'HOME': os.environ.get('HOME', '/root'),
-             'OMP_NUM_THREADS': '2'}
+             'OMP_NUM_THREADS': os.environ.get('OMP_NUM_THREADS', '2')}
     activate = f'source {osp.join(osp.dirname(python), "activate")}'
     results = []
     for language, text in blocks:

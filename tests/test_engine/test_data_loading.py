@@ -3,6 +3,7 @@ import random
 import signal
 
 import numpy as np
+import pytest
 import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
@@ -24,7 +25,20 @@ class SignalHandlers(Dataset):
         return ignored, list(INITIALISED)
 
 
-def test_quiet_workers_ignore_the_stop_signals_and_keep_the_loaders_own_init():
+@pytest.fixture
+def default_stop_handlers():
+    """The stop signals' handlers as a job's processes start with them, whatever started pytest (a shell's
+    background job ignores SIGINT), restored afterwards."""
+    signals = [getattr(signal, name) for name in WORKER_IGNORED_SIGNALS]
+    previous = [signal.getsignal(number) for number in signals]
+    for number in signals:
+        signal.signal(number, signal.default_int_handler if number == signal.SIGINT else signal.SIG_DFL)
+    yield
+    for number, handler in zip(signals, previous):
+        signal.signal(number, handler)
+
+
+def test_quiet_workers_ignore_the_stop_signals_and_keep_the_loaders_own_init(default_stop_handlers):
     plain = DataLoader(SignalHandlers(), batch_size=None, num_workers=1, worker_init_fn=INITIALISED.append)
     assert list(quiet_workers(plain)) == [[list(WORKER_IGNORED_SIGNALS), [0]]] * 2  # collated as lists
     assert list(plain) == [[[], [0]]] * 2  # torch's workers: SIGTERM kills them (torch's own handler)
