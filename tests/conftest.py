@@ -17,7 +17,6 @@ from se_plugins.datasets import make_places365
 
 from helpers import ITERATION_CONFIG, PLACES_CONFIG, REPO, TRAIN_ENV, torchrun_command, train_command
 
-
 # Under pytest-xdist (`make test`: 2 workers, --dist loadgroup), tests that share a costly fixture run on one
 # worker, so that it is made once: those of a session-wide run (the wheel's venv, the uninterrupted trainings),
 # and the tests of a module with a module-wide fixture (a Slurm cluster, generated data, a shared run).

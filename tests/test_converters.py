@@ -75,7 +75,7 @@ CASES = [(source, arch) for source in ('timm', 'pretrainedmodels', 'mmpretrain')
 
 @pytest.mark.parametrize('source, arch', CASES, ids=[f'{s}-{a}' for s, a in CASES])
 def test_converted_weights_give_the_peers_logits(source, arch, tmp_path):
-    size = 224  # Cadene's models pool with a fixed 7x7 window
+    size = 224 if source == 'pretrainedmodels' else 64  # Cadene's models pool with a fixed 7x7 window
     peer = randomize(build_peer(source, arch), size)
     src, dst = tmp_path / 'peer.pth', tmp_path / 'converted.pth'
     if source == 'mmpretrain':
@@ -112,7 +112,8 @@ def build_plain_peer(source: str, arch: str) -> nn.Module:
 def test_a_plain_peers_weights_load_into_its_se_network(source, arch, tmp_path):
     """Every tensor of the peer lands in the SE network; with SE off it gives the peer's logits; the SE
     layers come freshly initialised and are listed."""
-    size = 299 if arch == 'inception_resnet_v2' else 224
+    # VGG's classifier and BN-Inception's pooling take 224 pixels, Inception-ResNet-v2 is made for 299; the rest pool
+    size = {'vgg16_bn': 224, 'bninception': 224, 'inception_resnet_v2': 299}.get(arch, 64)
     peer = randomize(build_plain_peer(source, arch), size)
     src, dst = tmp_path / 'peer.pth', tmp_path / 'converted.pth'
     torch.save(peer.state_dict(), src)
