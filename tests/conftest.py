@@ -17,35 +17,28 @@ from se_plugins.datasets import make_places365
 
 from helpers import ITERATION_CONFIG, PLACES_CONFIG, REPO, TRAIN_ENV, torchrun_command, train_command
 
-# Under pytest-xdist (`make test`: 2 workers, --dist loadgroup), tests that share a costly fixture run on one
-# worker, so that it is made once: those of a session-wide run (the wheel's venv, the uninterrupted trainings),
-# and the tests of a module with a module-wide fixture (a Slurm cluster, generated data, a shared run).
-SESSION_GROUPS = {'installed': 'wheel', 'distributions': 'wheel', 'uninterrupted': 'uninterrupted'}
+# Under pytest-xdist (`make test`: 2 workers, --dist loadgroup), the tests of a module with a module-wide fixture
+# (a Slurm cluster, generated data, a run its tests share) run on one worker, so that it is made once; a
+# session-wide fixture is made once on each worker that needs it. The long end-to-end runs (marked `first`)
+# start first, then the other modules with end-to-end runs, then the rest: the scheduler hands out work in
+# this order, and a long run started last would leave the other worker idle. Each worker computes on
+# torch's default threads: while one waits (the Slurm jobs sleep), the other gets both cores.
 
 
 def pytest_collection_modifyitems(config, items) -> None:
     for item in items:
         fixtures = getattr(item, '_fixtureinfo', None)
-        names = fixtures.name2fixturedefs if fixtures is not None else {}
-        group = next((group for name, group in SESSION_GROUPS.items() if name in names), None)
-        if group is None and any(d.scope in ('module', 'class') for defs in names.values() for d in defs):
-            group = item.module.__name__
-        if group is not None:
-            item.add_marker(pytest.mark.xdist_group(group))
-    # the longest first (the scheduler hands out work in this order): the modules with end-to-end runs, then the
-    # rest, each module's tests still together
+        definitions = fixtures.name2fixturedefs.values() if fixtures is not None else ()
+        if any(d.scope in ('module', 'class') for defs in definitions for d in defs):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
     slow_modules = {item.module.__name__ for item in items if item.get_closest_marker('slow')}
-    items.sort(key=lambda item: item.module.__name__ not in slow_modules)
 
-
-@pytest.fixture(scope='session', autouse=True)
-def _one_thread_per_worker():
-    """Under pytest-xdist, each worker (and what it starts) computes on one thread: two workers on two
-    cores, not four threads fighting for them."""
-    if os.environ.get('PYTEST_XDIST_WORKER'):
-        os.environ['OMP_NUM_THREADS'] = '1'
-        torch.set_num_threads(1)
-    yield
+    def order(item) -> tuple:
+        first = item.get_closest_marker('first') is not None
+        # among the first, a module's shared run (the Slurm jobs: mostly waiting) before single runs
+        shared = first and item.get_closest_marker('xdist_group') is not None
+        return not first, not shared, item.module.__name__ not in slow_modules
+    items.sort(key=order)
 
 
 @pytest.fixture(autouse=True)

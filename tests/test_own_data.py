@@ -62,6 +62,7 @@ def last_metrics(work_dir) -> dict:
     return [line for line in lines if 'step' in line and 'lr' not in line][-1]
 
 
+@pytest.mark.first
 def test_the_classification_recipe_runs_as_written_and_beats_chance(installed, tmp_path):
     project = tmp_path / 'my_project'
     project.mkdir()
@@ -108,6 +109,7 @@ def test_a_count_that_does_not_match_stops_with_the_line_the_page_shows(tmp_path
 MIN_BBOX_MAP = 0.05
 
 
+@pytest.mark.first
 def test_the_detection_recipe_runs_as_written_and_beats_chance(installed, tmp_path):
     project = tmp_path / 'my_project'
     project.mkdir()

@@ -21,6 +21,7 @@ pytestmark = pytest.mark.slow
 MIN_BBOX_MAP = 0.3
 
 
+@pytest.mark.first
 def test_demo_trains_evaluates_and_draws(tmp_path):
     result = subprocess.run([sys.executable, osp.join(REPO, 'tools', 'misc', 'demo.py'), '--work-dir', str(tmp_path),
                              '--num-train', '64', '--epochs', '4'], capture_output=True, text=True, timeout=1500)
@@ -49,6 +50,7 @@ PLUGIN_DEMO = osp.join(REPO, 'configs', 'se_plugin', 'faster-rcnn_regnetx-400MF-
 MIN_PLUGIN_BBOX_MAP = 0.25
 
 
+@pytest.mark.first
 def test_the_se_plugin_demo_config_trains_and_evaluates(tmp_path, run_tool):
     """SE as an mmcv plugin in mmdet's RegNet learns to detect: tools/train.py, then tools/test.py."""
     data_root = make_coco_detection(str(tmp_path / 'shapes'), num_train=64, num_val=32, image_size=128)

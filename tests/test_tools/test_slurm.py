@@ -21,7 +21,7 @@ import pytest
 
 from helpers import PLACES_CONFIG, REPO, assert_same_weights, train_options
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.first]
 
 CLUSTER = osp.join(REPO, 'tests', 'slurm', 'cluster.sh')
 # helpers.train_options' run (2 tasks x batch 4: 2 iterations an epoch; validation after each epoch, 4 iterations
