@@ -12,12 +12,12 @@ lint: setup
 	$(PY) -m flake8
 	$(PY) -m isort --check-only --diff .
 
-# The suite on TEST_WORKERS processes (pytest-xdist; 0: in this process). Tests that share a costly fixture run
-# on one worker (tests/conftest.py).
+# The suite on TEST_WORKERS processes (pytest-xdist; 0: in this process), a module's (or a class's) tests on one
+# worker (tests/conftest.py).
 TEST_WORKERS ?= 2
 
 test: setup lint
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope $(PYTEST_ARGS)
 
 demo: setup
 	$(PY) tools/misc/demo.py

@@ -17,27 +17,22 @@ from se_plugins.datasets import make_places365
 
 from helpers import ITERATION_CONFIG, PLACES_CONFIG, REPO, TRAIN_ENV, torchrun_command, train_command
 
-# Under pytest-xdist (`make test`: 2 workers, --dist loadgroup), the tests of a module with a module-wide fixture
-# (a Slurm cluster, generated data, a run its tests share) run on one worker, so that it is made once; a
-# session-wide fixture is made once on each worker that needs it. The long end-to-end runs (marked `first`)
-# start first, then the other modules with end-to-end runs, then the rest: the scheduler hands out work in
-# this order, and a long run started last would leave the other worker idle. Each worker computes on
-# torch's default threads: while one waits (the Slurm jobs sleep), the other gets both cores.
+# Under pytest-xdist (`make test`: 2 workers, --dist loadscope), a module's tests run on one worker, and so do a
+# class's: a module-wide fixture (a Slurm cluster, generated data, a run its tests share) is made once, and a
+# session-wide one once on each worker that needs it. The long end-to-end runs (marked `first`) start first,
+# a module of them (the Slurm jobs: mostly waiting) before single ones, then the other modules with end-to-end
+# runs, then the rest: the scheduler hands out work in this order, and a long run started last would leave the
+# other worker idle. Each worker computes on torch's default threads: while one waits, the other gets both cores.
 
 
 def pytest_collection_modifyitems(config, items) -> None:
-    for item in items:
-        fixtures = getattr(item, '_fixtureinfo', None)
-        definitions = fixtures.name2fixturedefs.values() if fixtures is not None else ()
-        if any(d.scope in ('module', 'class') for defs in definitions for d in defs):
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
     slow_modules = {item.module.__name__ for item in items if item.get_closest_marker('slow')}
 
     def order(item) -> tuple:
         first = item.get_closest_marker('first') is not None
-        # among the first, a module's shared run (the Slurm jobs: mostly waiting) before single runs
-        shared = first and item.get_closest_marker('xdist_group') is not None
-        return not first, not shared, item.module.__name__ not in slow_modules
+        marks = getattr(item.module, 'pytestmark', [])
+        whole_module = any(mark.name == 'first' for mark in (marks if isinstance(marks, list) else [marks]))
+        return not first, not whole_module, item.module.__name__ not in slow_modules
     items.sort(key=order)
 
 
@@ -86,7 +81,7 @@ def uninterrupted(places, session_tmp_path) -> dict:
     iteration_config.write_text(ITERATION_CONFIG.format(config=PLACES_CONFIG))
     runs = [(train_command(places, root / 'epochs'), TRAIN_ENV),
             (train_command(places, root / 'iterations', config=str(iteration_config), epochs=None), TRAIN_ENV),
-            torchrun_command(train_command(places, root / 'two_processes'), port=29541)]
+            torchrun_command(train_command(places, root / 'two_processes'))]
     for command, env in runs:
         result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
         assert result.returncode == 0, result.stderr[-3000:]

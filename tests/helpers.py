@@ -7,6 +7,7 @@ import glob
 import os
 import os.path as osp
 import re
+import socket
 import sys
 from typing import List, Optional, Tuple
 
@@ -129,10 +130,18 @@ def train_command(data_root: str, work_dir, *extra: str, config: str = PLACES_CO
             *train_options(data_root, epochs, **overrides)]
 
 
-def torchrun_command(command: List[str], port: int, processes: int = 2) -> Tuple[List[str], dict]:
-    """A :func:`train_command` as ``processes`` gloo processes under torchrun (tools/dist_train.sh), and its
-    environment."""
-    env = dict(TRAIN_ENV, PATH=osp.dirname(sys.executable) + os.pathsep + os.environ['PATH'], PORT=str(port))
+def free_port() -> int:
+    """A TCP port that nothing listens on now, picked by the OS: a run's rendezvous port, so that the runs of
+    tests on several workers (pytest-xdist) never meet on one fixed port."""
+    with socket.socket() as probe:
+        probe.bind(('127.0.0.1', 0))
+        return probe.getsockname()[1]
+
+
+def torchrun_command(command: List[str], processes: int = 2) -> Tuple[List[str], dict]:
+    """A :func:`train_command` as ``processes`` gloo processes under torchrun (tools/dist_train.sh) on a free
+    port, and its environment."""
+    env = dict(TRAIN_ENV, PATH=osp.dirname(sys.executable) + os.pathsep + os.environ['PATH'], PORT=str(free_port()))
     return ['bash', osp.join(REPO, 'tools', 'dist_train.sh'), command[2], str(processes), *command[3:]], env
 
 

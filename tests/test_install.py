@@ -14,7 +14,7 @@ import yaml
 
 from se_plugins.datasets import make_places365
 
-from helpers import REPO
+from helpers import REPO, free_port
 
 pytestmark = pytest.mark.slow
 DISTRIBUTION = 'se-plugins-openmmlab'
@@ -179,7 +179,7 @@ def test_mim_trains_on_two_cpu_processes_and_tests(installed, tmp_path):
                 'test_dataloader.dataset.pipeline.1.scale=64', 'test_dataloader.dataset.pipeline.2.crop_size=56']
     work_dir = str(tmp_path / 'work')
     trained = user_run(installed, '-m', 'mim', 'train', DISTRIBUTION, 'se-resnet50_8xb32-scratch_places365.py',
-                       '--launcher', 'pytorch', '--gpus', '2', '--port', '29533', '--work-dir', work_dir,
+                       '--launcher', 'pytorch', '--gpus', '2', '--port', str(free_port()), '--work-dir', work_dir,
                        '--no-validate', *options)
     out = succeeds(trained)
     assert 'Distributed training: True' in out + trained.stderr

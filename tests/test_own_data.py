@@ -62,46 +62,48 @@ def last_metrics(work_dir) -> dict:
     return [line for line in lines if 'step' in line and 'lr' not in line][-1]
 
 
-@pytest.mark.first
-def test_the_classification_recipe_runs_as_written_and_beats_chance(installed, tmp_path):
-    project = tmp_path / 'my_project'
-    project.mkdir()
-    results = run_section('Classify your own images', project, installed[0])
-    classes = sorted(p.name for p in (project / 'data' / 'flowers' / 'train').iterdir())
-    assert classes == ['daisy', 'rose', 'tulip']
-    assert (project / 'checkpoints' / 'se-resnet50_timm.pth').is_file()
-    tested = next(r for r in results if 'mim test' in r.args[-1])
-    accuracy = float(re.findall(r'accuracy/top1: ([\d.]+)', tested.stdout + tested.stderr)[-1])
-    assert accuracy > 100 / len(classes), tested.stdout[-2000:]  # chance: one in three
-    for run in ('flowers', 'flowers_list'):
-        metrics = last_metrics(project / 'work_dirs' / run)
-        print(run, metrics)
-        assert metrics['accuracy/top1'] > 100 / len(classes), (run, metrics)
+class TestClassifyYourOwnImages:
+    """The page's first section; a class, so that its runs and the second section's go to two workers."""
 
+    @pytest.mark.first
+    def test_the_classification_recipe_runs_as_written_and_beats_chance(self, installed, tmp_path):
+        project = tmp_path / 'my_project'
+        project.mkdir()
+        results = run_section('Classify your own images', project, installed[0])
+        classes = sorted(p.name for p in (project / 'data' / 'flowers' / 'train').iterdir())
+        assert classes == ['daisy', 'rose', 'tulip']
+        assert (project / 'checkpoints' / 'se-resnet50_timm.pth').is_file()
+        tested = next(r for r in results if 'mim test' in r.args[-1])
+        accuracy = float(re.findall(r'accuracy/top1: ([\d.]+)', tested.stdout + tested.stderr)[-1])
+        assert accuracy > 100 / len(classes), tested.stdout[-2000:]  # chance: one in three
+        for run in ('flowers', 'flowers_list'):
+            metrics = last_metrics(project / 'work_dirs' / run)
+            print(run, metrics)
+            assert metrics['accuracy/top1'] > 100 / len(classes), (run, metrics)
 
-@pytest.mark.parametrize('change, message', [
-    ('model = dict(head=dict(num_classes=3))', 'model = dict(head=dict(num_classes=2))'),
-])
-def test_a_count_that_does_not_match_stops_with_the_line_the_page_shows(tmp_path, change, message):
-    """The page's error line, produced by its own config with the head's count changed, before anything is
-    written."""
-    blocks = sections()[next(t for t in sections() if t.startswith('Classify your own images'))]
-    config = next(text for language, text in blocks if language == 'python' and text.startswith('# flowers.py'))
-    expected = next(text for language, text in blocks if language == 'text' and text.startswith('error:'))
-    project = tmp_path / 'my_project'
-    project.mkdir()
-    (project / 'flowers.py').write_text(config.replace(change, message).replace(
-        'data_preprocessor = dict(num_classes=3)', 'data_preprocessor = dict(num_classes=2)'))
-    subprocess.run([sys.executable, osp.join(REPO, 'tools', 'misc', 'generate_datasets.py'), 'folders',
-                    'data/flowers', '--num-train', '1', '--num-val', '1'], cwd=project, check=True,
-                   capture_output=True)
-    (project / 'checkpoints').mkdir()
-    torch.save({}, project / 'checkpoints' / 'se-resnet50_timm.pth')  # the checks come before any loading
-    result = subprocess.run([sys.executable, osp.join(REPO, 'tools', 'train.py'), 'flowers.py', '--data-root',
-                             'data/flowers'], cwd=project, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 1
-    assert result.stderr.strip().splitlines()[-1] == expected.strip()
-    assert not (project / 'work_dirs').exists()
+    @pytest.mark.parametrize('change, message', [
+        ('model = dict(head=dict(num_classes=3))', 'model = dict(head=dict(num_classes=2))'),
+    ])
+    def test_a_count_that_does_not_match_stops_with_the_line_the_page_shows(self, tmp_path, change, message):
+        """The page's error line, produced by its own config with the head's count changed, before anything is
+        written."""
+        blocks = sections()[next(t for t in sections() if t.startswith('Classify your own images'))]
+        config = next(text for language, text in blocks if language == 'python' and text.startswith('# flowers.py'))
+        expected = next(text for language, text in blocks if language == 'text' and text.startswith('error:'))
+        project = tmp_path / 'my_project'
+        project.mkdir()
+        (project / 'flowers.py').write_text(config.replace(change, message).replace(
+            'data_preprocessor = dict(num_classes=3)', 'data_preprocessor = dict(num_classes=2)'))
+        subprocess.run([sys.executable, osp.join(REPO, 'tools', 'misc', 'generate_datasets.py'), 'folders',
+                        'data/flowers', '--num-train', '1', '--num-val', '1'], cwd=project, check=True,
+                       capture_output=True)
+        (project / 'checkpoints').mkdir()
+        torch.save({}, project / 'checkpoints' / 'se-resnet50_timm.pth')  # the checks come before any loading
+        result = subprocess.run([sys.executable, osp.join(REPO, 'tools', 'train.py'), 'flowers.py', '--data-root',
+                                 'data/flowers'], cwd=project, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 1
+        assert result.stderr.strip().splitlines()[-1] == expected.strip()
+        assert not (project / 'work_dirs').exists()
 
 
 # A detector that has learned nothing scores about 0 on the generated shapes: 0.001 for this recipe trained
@@ -109,13 +111,16 @@ def test_a_count_that_does_not_match_stops_with_the_line_the_page_shows(tmp_path
 MIN_BBOX_MAP = 0.05
 
 
-@pytest.mark.first
-def test_the_detection_recipe_runs_as_written_and_beats_chance(installed, tmp_path):
-    project = tmp_path / 'my_project'
-    project.mkdir()
-    results = run_section('Detect objects in your own COCO-format dataset', project, installed[0])
-    assert (project / 'shapes.py').is_file()  # the GPU recipe, which the CPU one repeats on the demo's config
-    tested = next(r for r in results if 'mim test' in r.args[-1])
-    bbox_map = float(re.findall(r'coco/bbox_mAP: ([\d.]+)', tested.stdout + tested.stderr)[-1])
-    print(f'bbox mAP {bbox_map}')
-    assert bbox_map > MIN_BBOX_MAP, tested.stdout[-2000:]
+class TestDetectObjectsInYourOwnCocoDataset:
+    """The page's second section."""
+
+    @pytest.mark.first
+    def test_the_detection_recipe_runs_as_written_and_beats_chance(self, installed, tmp_path):
+        project = tmp_path / 'my_project'
+        project.mkdir()
+        results = run_section('Detect objects in your own COCO-format dataset', project, installed[0])
+        assert (project / 'shapes.py').is_file()  # the GPU recipe, which the CPU one repeats on the demo's config
+        tested = next(r for r in results if 'mim test' in r.args[-1])
+        bbox_map = float(re.findall(r'coco/bbox_mAP: ([\d.]+)', tested.stdout + tested.stderr)[-1])
+        print(f'bbox mAP {bbox_map}')
+        assert bbox_map > MIN_BBOX_MAP, tested.stdout[-2000:]

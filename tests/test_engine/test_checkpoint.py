@@ -185,7 +185,7 @@ def test_a_checkpoint_that_cannot_be_written_stops_the_run_with_one_line_and_res
 
 @pytest.mark.slow
 def test_when_a_rank_dies_the_run_ends_instead_of_hanging(places, tmp_path):
-    command, env = torchrun_command(train_command(places, tmp_path / 'work', epochs=20), 29544)
+    command, env = torchrun_command(train_command(places, tmp_path / 'work', epochs=20))
     log = tmp_path / 'out.log'
     with open(log, 'w') as out:
         torchrun = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)

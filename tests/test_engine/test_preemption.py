@@ -108,7 +108,7 @@ def test_two_processes_stop_after_the_same_iteration_and_resume_exactly(places, 
     """SIGTERM to every process of a 2-process run under torchrun: both ranks stop after the same iteration,
     one checkpoint is written, and the resumed run ends as an uninterrupted one."""
     work_dir = tmp_path / 'work'
-    command, env = torchrun_command(train_command(places, work_dir), 29542)
+    command, env = torchrun_command(train_command(places, work_dir))
     log = tmp_path / 'out.log'
     process = launch(command, log, env, lambda log: logged_iterations(log) >= 3)  # 2 iterations an epoch
     os.killpg(process.pid, signal.SIGTERM)
@@ -116,7 +116,7 @@ def test_two_processes_stop_after_the_same_iteration_and_resume_exactly(places, 
     stopped = re.findall(r'stopped: SIGTERM after iteration (\d+) \(epoch \d, \d of 2\); wrote (\S+);', log.read_text())
     assert len(stopped) == 2 and stopped[0] == stopped[1], log.read_text()[-3000:]  # both ranks, the same place
     assert sorted(p.name for p in work_dir.glob('iter_*.pth')) == [f'iter_{stopped[0][0]}.pth']
-    command, env = torchrun_command(train_command(places, work_dir, '--resume'), 29543)
+    command, env = torchrun_command(train_command(places, work_dir, '--resume'))
     resumed = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert_same_weights(uninterrupted['two_processes'], work_dir / 'epoch_3.pth')

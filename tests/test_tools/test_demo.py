@@ -50,12 +50,15 @@ PLUGIN_DEMO = osp.join(REPO, 'configs', 'se_plugin', 'faster-rcnn_regnetx-400MF-
 MIN_PLUGIN_BBOX_MAP = 0.25
 
 
-@pytest.mark.first
-def test_the_se_plugin_demo_config_trains_and_evaluates(tmp_path, run_tool):
-    """SE as an mmcv plugin in mmdet's RegNet learns to detect: tools/train.py, then tools/test.py."""
-    data_root = make_coco_detection(str(tmp_path / 'shapes'), num_train=64, num_val=32, image_size=128)
-    work_dir = str(tmp_path / 'work')
-    run_tool('train.py', PLUGIN_DEMO, '--work-dir', work_dir, '--data-root', data_root, '--no-validate')
-    checkpoint = osp.join(work_dir, 'epoch_6.pth')
-    metrics = run_tool('test.py', PLUGIN_DEMO, checkpoint, '--work-dir', work_dir, '--data-root', data_root)
-    assert metrics['coco/bbox_mAP'] >= MIN_PLUGIN_BBOX_MAP, metrics
+class TestTheSEPluginDemo:
+    """A class of its own, so that it runs beside the demo on another worker."""
+
+    @pytest.mark.first
+    def test_the_se_plugin_demo_config_trains_and_evaluates(self, tmp_path, run_tool):
+        """SE as an mmcv plugin in mmdet's RegNet learns to detect: tools/train.py, then tools/test.py."""
+        data_root = make_coco_detection(str(tmp_path / 'shapes'), num_train=64, num_val=32, image_size=128)
+        work_dir = str(tmp_path / 'work')
+        run_tool('train.py', PLUGIN_DEMO, '--work-dir', work_dir, '--data-root', data_root, '--no-validate')
+        checkpoint = osp.join(work_dir, 'epoch_6.pth')
+        metrics = run_tool('test.py', PLUGIN_DEMO, checkpoint, '--work-dir', work_dir, '--data-root', data_root)
+        assert metrics['coco/bbox_mAP'] >= MIN_PLUGIN_BBOX_MAP, metrics

@@ -16,7 +16,7 @@ from mmengine.config import Config
 import se_plugins
 from se_plugins.datasets import make_coco_detection, make_imagenet, make_places365
 
-from helpers import REPO, assert_same_weights, torchrun_command, train_command
+from helpers import REPO, assert_same_weights, free_port, torchrun_command, train_command
 
 pytestmark = pytest.mark.slow
 SPLITS = ('train', 'val', 'test')
@@ -200,7 +200,7 @@ def test_two_processes_equal_one_process_with_the_same_global_batch(tmp_path, ru
     values.update({'train_cfg.val_interval': 5, 'optim_wrapper.optimizer.lr': 0.1,
                    'auto_scale_lr.base_batch_size': 8})
     env = dict(os.environ, PATH=osp.dirname(sys.executable) + os.pathsep + os.environ['PATH'],
-               PORT='29511', OMP_NUM_THREADS='1')
+               PORT=str(free_port()), OMP_NUM_THREADS='1')
     two = tmp_path / 'two_processes'
     result = subprocess.run(
         ['bash', osp.join(REPO, 'tools', 'dist_train.sh'), str(config), '2', '--work-dir', str(two), '--auto-scale-lr',
@@ -352,7 +352,7 @@ def test_two_nodes_as_two_launches_train_as_two_processes_on_one_node(places, un
     """tools/dist_train.sh with NNODES=2, once for each node (both on this machine): the same ranks, the same
     weights as one node with two processes."""
     work_dir = tmp_path / 'work'
-    command, env = torchrun_command(train_command(places, work_dir), port=29561, processes=1)
+    command, env = torchrun_command(train_command(places, work_dir), processes=1)
     nodes = [subprocess.Popen(command, env=dict(env, NNODES='2', NODE_RANK=str(rank), MASTER_ADDR='127.0.0.1'),
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for rank in (0, 1)]
     outputs = [node.communicate(timeout=600)[0] for node in nodes]
