@@ -17,12 +17,13 @@ from se_plugins.datasets import make_places365
 
 from helpers import ITERATION_CONFIG, PLACES_CONFIG, REPO, TRAIN_ENV, torchrun_command, train_command
 
-# Under pytest-xdist (`make test`: 2 workers, --dist loadscope), a module's tests run on one worker, and so do a
-# class's: a module-wide fixture (a Slurm cluster, generated data, a run its tests share) is made once, and a
-# session-wide one once on each worker that needs it. The long end-to-end runs (marked `first`) start first,
-# a module of them (the Slurm jobs: mostly waiting) before single ones, then the other modules with end-to-end
-# runs, then the rest: the scheduler hands out work in this order, and a long run started last would leave the
-# other worker idle. Each worker computes on torch's default threads: while one waits, the other gets both cores.
+# Under pytest-xdist (`make test`: 2 workers, --dist loadscope --no-loadscope-reorder), a module's tests run on
+# one worker, and so do a class's: a module-wide fixture (a Slurm cluster, generated data, a run its tests share)
+# is made once, and a session-wide one once on each worker that needs it. The long end-to-end runs (marked
+# `first`) start first, a module of them (the Slurm jobs: mostly waiting) before single ones, then the other
+# modules with end-to-end runs, then the rest: the scheduler hands out work in this order (not reordered by
+# size), and a long run started last would leave the other worker idle. Each worker computes on torch's default
+# threads: while one waits, the other gets both cores.
 
 
 def pytest_collection_modifyitems(config, items) -> None:
