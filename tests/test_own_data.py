@@ -55,6 +55,14 @@ def run_section(title: str, project, python: str) -> List[subprocess.CompletedPr
     return results
 
 
+def tested_metric(results: List[subprocess.CompletedProcess], name: str) -> float:
+    """The last value of metric ``name`` that the section's ``mim test`` command printed."""
+    tested = next(result for result in results if 'mim test' in result.args[-1])
+    values = re.findall(rf'{re.escape(name)}: ([\d.]+)', tested.stdout + tested.stderr)
+    assert values, (name, tested.stdout[-2000:], tested.stderr[-2000:])
+    return float(values[-1])
+
+
 def last_metrics(work_dir) -> dict:
     """The metrics of the last evaluation a run logged (its ``vis_data/scalars.json``)."""
     lines = [json.loads(line) for path in sorted(work_dir.glob('*/vis_data/scalars.json'))
@@ -73,9 +81,8 @@ class TestClassifyYourOwnImages:
         classes = sorted(p.name for p in (project / 'data' / 'flowers' / 'train').iterdir())
         assert classes == ['daisy', 'rose', 'tulip']
         assert (project / 'checkpoints' / 'se-resnet50_timm.pth').is_file()
-        tested = next(r for r in results if 'mim test' in r.args[-1])
-        accuracy = float(re.findall(r'accuracy/top1: ([\d.]+)', tested.stdout + tested.stderr)[-1])
-        assert accuracy > 100 / len(classes), tested.stdout[-2000:]  # chance: one in three
+        accuracy = tested_metric(results, 'accuracy/top1')
+        assert accuracy > 100 / len(classes), accuracy  # chance: one in three
         for run in ('flowers', 'flowers_list'):
             metrics = last_metrics(project / 'work_dirs' / run)
             print(run, metrics)
@@ -120,7 +127,5 @@ class TestDetectObjectsInYourOwnCocoDataset:
         project.mkdir()
         results = run_section('Detect objects in your own COCO-format dataset', project, installed[0])
         assert (project / 'shapes.py').is_file()  # the GPU recipe, which the CPU one repeats on the demo's config
-        tested = next(r for r in results if 'mim test' in r.args[-1])
-        bbox_map = float(re.findall(r'coco/bbox_mAP: ([\d.]+)', tested.stdout + tested.stderr)[-1])
-        print(f'bbox mAP {bbox_map}')
-        assert bbox_map > MIN_BBOX_MAP, tested.stdout[-2000:]
+        bbox_map = tested_metric(results, 'coco/bbox_mAP')
+        assert bbox_map > MIN_BBOX_MAP, bbox_map

@@ -46,6 +46,7 @@ class Scenario:
     trigger: Optional[str] = None
     action: List[str] = field(default_factory=list)
     options: dict = field(default_factory=dict)  # train.py's --cfg-options beyond OPTIONS
+    tasks_started: bool = False  # act only once the step's Python processes exist (Slurm signals only them)
     job: str = ''
     fired: Optional[float] = None
     state: str = ''
@@ -72,8 +73,10 @@ def scenarios() -> dict:
         'preemption': Scenario(
             sbatch=['-p', 'spot'], trigger=r'Epoch\(train\) \[2\]\[1/2\]',
             action=['sbatch', '-p', 'urgent', '-n', '1', '-o', '/dev/null', '--wrap', 'sleep 2']),
+        # `+ srun` is printed before the step exists, and a signal to a job without a step is lost: Slurm
+        # signals the step's processes, so the action waits for both tasks' Python (importing at that moment)
         'scancel --signal=TERM at start-up': Scenario(
-            trigger=r'^\+ srun', action=['scancel', '--signal=TERM', '{job}']),
+            trigger=r'^\+ srun', action=['scancel', '--signal=TERM', '{job}'], tasks_started=True),
         'scancel --signal=USR1 while the Runner is built': Scenario(
             trigger=r'System environment:', action=['scancel', '--signal=USR1', '{job}']),
         'scancel': Scenario(trigger=r'Epoch\(train\) \[1\]\[1/2\]', action=['scancel', '{job}']),
@@ -141,7 +144,8 @@ def jobs(cluster, places, module_tmp_path):
             and time.time() < deadline:
         for name, scenario in list(pending.items()):
             output = output_of(root, runs, name)
-            if scenario.trigger and scenario.fired is None and re.search(scenario.trigger, output, re.M):
+            if scenario.trigger and scenario.fired is None and re.search(scenario.trigger, output, re.M) \
+                    and (not scenario.tasks_started or len(task_processes(root, runs, name)) == 2):
                 cluster.run(*[part.format(job=scenario.job) for part in scenario.action])
                 scenario.fired = time.time()
             info = cluster.job(scenario.job)
@@ -165,6 +169,15 @@ def jobs(cluster, places, module_tmp_path):
 def output_of(root, runs: dict, name: str) -> str:
     path = root / f'job{list(runs).index(name)}' / 'slurm.out'
     return path.read_text(errors='replace') if path.exists() else ''
+
+
+def task_processes(root, runs: dict, name: str) -> List[str]:
+    """The ids of the processes srun started for a scenario's training step: Slurm runs them as
+    ``/path/to/python -u .../train.py CONFIG ...`` (srun's own command line starts with ``srun``)."""
+    config = root / f'job{list(runs).index(name)}' / 'config.py'
+    pattern = f'^(\\S+/)?python -u \\S+/train\\.py {config} '
+    found = subprocess.run(['pgrep', '-f', pattern], capture_output=True, text=True)
+    return found.stdout.split()
 
 
 def work_dir_of(jobs: dict, name: str):

@@ -4,14 +4,13 @@ from typing import Sequence
 import torch
 import torch.nn as nn
 from mmcv.cnn import ConvModule
-from mmengine.model import BaseModule
 
 from se_plugins.registry import MODELS
 
-from .staged import StagedSEBackbone
+from .staged import SEConcat, StagedSEBackbone
 
 
-class InceptionResNetBlock(BaseModule):
+class InceptionResNetBlock(SEConcat):
     """An Inception-ResNet module (Szegedy et al., 2017, Figs. 16-19): branches concatenated, a 1x1
     conv back to the input width, then ``x + scale * branch`` and a ReLU. The SE block acts on the
     residual branch before the scaling and the sum, as in SE-ResNet (the paper's Fig. 3).
@@ -26,37 +25,24 @@ class InceptionResNetBlock(BaseModule):
 
     def __init__(self, branches: Sequence[nn.Module], channels: int, scale: float, se: nn.Module,
                  with_relu: bool = True) -> None:
-        super().__init__()
-        self.num_branches = len(branches)
-        for index, branch in enumerate(branches):
-            self.add_module(f'branch{index}', branch)
+        super().__init__(_timm_names(branches), se, nested=False)
         concat_channels = sum(_out_channels(branch) for branch in branches)
         self.conv2d = nn.Conv2d(concat_channels, channels, kernel_size=1)
-        self.se = se
         self.scale = scale
         self.relu = nn.ReLU() if with_relu else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = torch.cat([getattr(self, f'branch{i}')(x) for i in range(self.num_branches)], 1)
-        out = self.se(self.conv2d(out))
+        out = self.se(self.conv2d(self.concat(x)))
         return self.relu(torch.add(x, out, alpha=self.scale))
 
 
-class Mixed(BaseModule):
-    """Branches concatenated: the stem's last module and the two reduction modules.
+def _mixed(branches: Sequence[nn.Module]) -> SEConcat:
+    """The stem's last module and the two reduction modules: branches concatenated, no SE."""
+    return SEConcat(_timm_names(branches), nn.Identity(), nested=False)
 
-    Args:
-        branches: The branches (named ``branch0``, ``branch1``, ... as in timm).
-    """
 
-    def __init__(self, branches: Sequence[nn.Module]) -> None:
-        super().__init__()
-        self.num_branches = len(branches)
-        for index, branch in enumerate(branches):
-            self.add_module(f'branch{index}', branch)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([getattr(self, f'branch{i}')(x) for i in range(self.num_branches)], 1)
+def _timm_names(branches: Sequence[nn.Module]) -> dict:
+    return {f'branch{index}': branch for index, branch in enumerate(branches)}
 
 
 def _out_channels(branch: nn.Module) -> int:
@@ -97,18 +83,18 @@ class SEInceptionResNetV2(StagedSEBackbone):
             ('conv2d_4a', conv(80, 192, 3)),
             ('maxpool_5a', nn.MaxPool2d(3, stride=2)),
         ]))
-        mixed_5b = Mixed([
+        mixed_5b = _mixed([
             conv(192, 96, 1),
             nn.Sequential(conv(192, 48, 1), conv(48, 64, 5, padding=2)),
             nn.Sequential(conv(192, 64, 1), conv(64, 96, 3, padding=1), conv(96, 96, 3, padding=1)),
             nn.Sequential(nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False), conv(192, 64, 1)),
         ])
-        mixed_6a = Mixed([
+        mixed_6a = _mixed([
             conv(320, 384, 3, stride=2),
             nn.Sequential(conv(320, 256, 1), conv(256, 256, 3, padding=1), conv(256, 384, 3, stride=2)),
             nn.MaxPool2d(3, stride=2),
         ])
-        mixed_7a = Mixed([
+        mixed_7a = _mixed([
             nn.Sequential(conv(1088, 256, 1), conv(256, 384, 3, stride=2)),
             nn.Sequential(conv(1088, 256, 1), conv(256, 288, 3, stride=2)),
             nn.Sequential(conv(1088, 256, 1), conv(256, 288, 3, padding=1), conv(288, 320, 3, stride=2)),

@@ -87,17 +87,31 @@ class StagedSEBackbone(SEOptionsMixin, BaseBackbone):
 
 class SEConcat(BaseModule):
     """Branches applied to one input, concatenated along the channels, then an SE block on the whole
-    output: the SE-Inception module of the paper's Fig. 2.
+    output: the SE-Inception module of the paper's Fig. 2 (and, with ``nn.Identity``, a plain Inception
+    module).
 
     Args:
         branches: The branches by name, in the order of their channels in the output.
         se: The SE block on the concatenation (``nn.Identity`` for the plain module).
+        nested: Keep the branches under ``branches.<name>`` (a ``ModuleDict``); ``False`` makes them the
+            module's own children (``<name>``), the state-dict layout of timm's Inception modules.
     """
 
-    def __init__(self, branches: Dict[str, nn.Module], se: nn.Module) -> None:
+    def __init__(self, branches: Dict[str, nn.Module], se: nn.Module, nested: bool = True) -> None:
         super().__init__()
-        self.branches = nn.ModuleDict(branches)
+        if nested:
+            self.branches = nn.ModuleDict(branches)
+        else:
+            for name, branch in branches.items():
+                self.add_module(name, branch)
+        self._branch_names = list(branches)
+        self._nested = nested
         self.se = se
 
+    def concat(self, x: torch.Tensor) -> torch.Tensor:
+        """The branches' outputs concatenated along the channels."""
+        owner = self.branches if self._nested else self
+        return torch.cat([getattr(owner, name)(x) for name in self._branch_names], 1)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.se(torch.cat([branch(x) for branch in self.branches.values()], 1))
+        return self.se(self.concat(x))
