@@ -55,7 +55,7 @@ def run_section(title: str, project, python: str) -> List[subprocess.CompletedPr
     return results
 
 
-def tested_metric(results: List[subprocess.CompletedProcess], name: str) -> float:
+def metric_of_mim_test(results: List[subprocess.CompletedProcess], name: str) -> float:
     """The last value of metric ``name`` that the section's ``mim test`` command printed."""
     tested = next(result for result in results if 'mim test' in result.args[-1])
     values = re.findall(rf'{re.escape(name)}: ([\d.]+)', tested.stdout + tested.stderr)
@@ -81,7 +81,7 @@ class TestClassifyYourOwnImages:
         classes = sorted(p.name for p in (project / 'data' / 'flowers' / 'train').iterdir())
         assert classes == ['daisy', 'rose', 'tulip']
         assert (project / 'checkpoints' / 'se-resnet50_timm.pth').is_file()
-        accuracy = tested_metric(results, 'accuracy/top1')
+        accuracy = metric_of_mim_test(results, 'accuracy/top1')
         assert accuracy > 100 / len(classes), accuracy  # chance: one in three
         for run in ('flowers', 'flowers_list'):
             metrics = last_metrics(project / 'work_dirs' / run)
@@ -129,5 +129,5 @@ class TestDetectObjectsInYourOwnCocoDataset:
         project.mkdir()
         results = run_section('Detect objects in your own COCO-format dataset', project, installed[0])
         assert (project / 'shapes.py').is_file()  # the GPU recipe, which the CPU one repeats on the demo's config
-        bbox_map = tested_metric(results, 'coco/bbox_mAP')
+        bbox_map = metric_of_mim_test(results, 'coco/bbox_mAP')
         assert bbox_map > MIN_BBOX_MAP, bbox_map
