@@ -29,7 +29,7 @@ CLUSTER = osp.join(REPO, 'tests', 'slurm', 'cluster.sh')
 CONFIG = f"""_base_ = {PLACES_CONFIG!r}
 custom_imports = dict(imports=['se_plugins', 'pacing'], allow_failed_imports=False)
 custom_hooks = [dict(type='se_plugins.FiniteLossHook'), dict(type='SyncBuffersHook'),
-                dict(type='PaceHook', seconds={{pace}})]
+                dict(type='PaceHook', seconds={{pace}}, seconds_once_requeued={{pace_once_requeued}})]
 """
 OPTIONS = {'train_cfg.val_interval': 1, 'val_dataloader.batch_size': 1, 'train_dataloader.num_workers': 2,
            'val_dataloader.num_workers': 2, 'test_dataloader.num_workers': 2,
@@ -43,6 +43,7 @@ class Scenario:
     ``trigger`` (a regular expression) appears in the job's output."""
     sbatch: List[str] = field(default_factory=list)
     pace: float = 1.0
+    pace_once_requeued: Optional[float] = None  # the pace in later runs, if not `pace`
     trigger: Optional[str] = None
     action: List[str] = field(default_factory=list)
     options: dict = field(default_factory=dict)  # train.py's --cfg-options beyond OPTIONS
@@ -57,8 +58,10 @@ class Scenario:
 def scenarios() -> dict:
     not_persistent = {'train_dataloader.persistent_workers': False, 'val_dataloader.persistent_workers': False}
     return {
-        # the time limit's TERM, then KILL after KillWait=30 s: no warning signal
-        'time limit': Scenario(sbatch=['--time=1'], pace=4.0),
+        # the time limit's TERM, then KILL after KillWait=30 s: no warning signal. The first run cannot end
+        # before slurmctld's time-limit check (up to 30 s late; 18 iterations x 10 s), the second ends long
+        # before it: a run ending just then is TIMEOUT even if training finished (a CI run saw it)
+        'time limit': Scenario(sbatch=['--time=2'], pace=10.0, pace_once_requeued=0.0),
         'time limit with sbatch --signal=USR1@1': Scenario(sbatch=['--time=1', '--signal=USR1@1'], pace=2.5),
         'uninterrupted': Scenario(),
         'scancel --signal=USR1 to the step, mid-epoch': Scenario(
@@ -121,22 +124,23 @@ def jobs(cluster, places, module_tmp_path):
     root = module_tmp_path / 'jobs'
     runs = scenarios()
     for number, (name, scenario) in enumerate(runs.items()):
-        work_dir = root / f'job{number}'
+        work_dir = job_dir(root, runs, name)
         work_dir.mkdir(parents=True)
-        (work_dir / 'config.py').write_text(CONFIG.format(pace=scenario.pace))
+        (work_dir / 'config.py').write_text(CONFIG.format(pace=scenario.pace,
+                                                          pace_once_requeued=scenario.pace_once_requeued))
         scenario.job = sbatch(
             cluster, ['--requeue', '--open-mode=append', '-J', f'scenario{number}', '-o', str(work_dir / 'slurm.out'),
                       *scenario.sbatch], 'slurm_train.sh', 'main', f'scenario{number}', str(work_dir / 'config.py'),
             str(work_dir), *train_options(places, **{**OPTIONS, **scenario.options}))
     login = root / 'login'
     login.mkdir()
-    (login / 'config.py').write_text(CONFIG.format(pace=1.0))
+    (login / 'config.py').write_text(CONFIG.format(pace=1.0, pace_once_requeued=None))
     login_env = dict(cluster.env, GPUS='2', GPUS_PER_NODE='0', CPUS_PER_TASK='1', SIGNAL='USR1@60')
     with open(login / 'out.log', 'w') as log:
         from_login_node = subprocess.Popen(
             ['bash', osp.join(REPO, 'tools', 'slurm_train.sh'), 'main', 'login', str(login / 'config.py'), str(login),
              *train_options(places, **OPTIONS)], stdout=log, stderr=subprocess.STDOUT, env=login_env)
-    reference = root / f'job{list(runs).index("uninterrupted")}'
+    reference = job_dir(root, runs, 'uninterrupted')
     test_job = None
     deadline = time.time() + 900
     pending = dict(runs)
@@ -166,22 +170,27 @@ def jobs(cluster, places, module_tmp_path):
                 test=(cluster.job(test_job)['JobState'], (root / 'test.out').read_text()))
 
 
+def job_dir(root, runs: dict, name: str):
+    """A scenario's folder: its config, Slurm output and work dir."""
+    return root / f'job{list(runs).index(name)}'
+
+
 def output_of(root, runs: dict, name: str) -> str:
-    path = root / f'job{list(runs).index(name)}' / 'slurm.out'
+    path = job_dir(root, runs, name) / 'slurm.out'
     return path.read_text(errors='replace') if path.exists() else ''
 
 
 def task_processes(root, runs: dict, name: str) -> List[str]:
     """The ids of the processes srun started for a scenario's training step: Slurm runs them as
     ``/path/to/python -u .../train.py CONFIG ...`` (srun's own command line starts with ``srun``)."""
-    config = root / f'job{list(runs).index(name)}' / 'config.py'
+    config = job_dir(root, runs, name) / 'config.py'
     pattern = f'^(\\S+/)?python -u \\S+/train\\.py {config} '
     found = subprocess.run(['pgrep', '-f', pattern], capture_output=True, text=True)
     return found.stdout.split()
 
 
 def work_dir_of(jobs: dict, name: str):
-    return jobs['root'] / f'job{list(jobs["runs"]).index(name)}'
+    return job_dir(jobs['root'], jobs['runs'], name)
 
 
 # What each event leaves in the job's output: Slurm's own notice, the training's stop, the batch script's answer.
