@@ -76,14 +76,14 @@ class SEBlockMixin:
             # feature map (and, in training, one autograd function, with the branch's last BN when the
             # SE follows it directly: SqueezeExcitation.scale_add).
             if self._se_at('standard') and no_drop_path and not self.branch_relu:
-                return self.se.scale_add(branch, identity, norm=self.last_norm)
+                return self.se.scale_add(branch, identity, norm=self.last_norm, out=branch)
             out = self.last_norm(branch)
             if self.branch_relu:
                 out = self.relu(out)
             if self._se_at('standard') and no_drop_path:
-                out = self.se.scale_add(out, identity)
+                out = self.se.scale_add(out, identity, out=out)
             elif self._se_at('identity') and no_drop_path:
-                out = self.se.scale_add(identity, out)
+                out = self.se.scale_add(identity, out, out=out)
             else:
                 if self._se_at('standard'):
                     out = self.se(out)

@@ -143,7 +143,8 @@ class SqueezeExcitation(nn.Module):
     def scale_add(self,
                   x: torch.Tensor,
                   other: Optional[torch.Tensor] = None,
-                  norm: Optional[nn.Module] = None) -> torch.Tensor:
+                  norm: Optional[nn.Module] = None,
+                  out: Optional[torch.Tensor] = None) -> torch.Tensor:
         """``self(norm(x)) + other``: eq. (4) on the output of ``norm`` (``None``: on ``x``), then a
         residual block's sum (``None``: none), in one pass over the feature map (``torch.addcmul``).
 
@@ -157,10 +158,33 @@ class SqueezeExcitation(nn.Module):
             x: The feature map ``U``, ``(N, C, H, W)`` (before ``norm``).
             other: The tensor added to the scaled map (a residual block's identity), or ``None``.
             norm: A BN applied to ``x`` first (the BN ending a residual branch), or ``None``.
+            out: A temporary of the caller's that it hands over (``x`` itself, or ``other``, when nothing
+                else holds them): where autograd does not record the step (inference), the result is
+                written into it instead of a new tensor. On a CPU, a new map of a large batch costs more
+                than the pass that fills it (its pages are mapped afresh on every call): this keeps deploy
+                mode's SE at the paper's cost (docs/benchmark.md).
         """
         if fused_form_applies(self, x, norm):
             return fused_scale_add(self, x, other, norm)
         if norm is not None:
             x = norm(x)
         s = self.excite(x)
-        return x * s if other is None else torch.addcmul(other, x, s)
+        if not _may_write_into(out, x, other, s):
+            out = None
+        if other is None:
+            return torch.mul(x, s) if out is None else torch.mul(x, s, out=out)
+        return torch.addcmul(other, x, s) if out is None else torch.addcmul(other, x, s, out=out)
+
+
+def _may_write_into(out: Optional[torch.Tensor], x: torch.Tensor, other: Optional[torch.Tensor],
+                    s: torch.Tensor) -> bool:
+    """Whether :meth:`SqueezeExcitation.scale_add` may write its result into ``out``: autograd does not record
+    the step, no graph is being traced, exported or compiled (they take no ``out=``), and ``out`` has the
+    result's shape, dtype and memory layout."""
+    if out is None or (torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, other, s))):
+        return False
+    if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export() or torch.compiler.is_compiling():
+        return False
+    tensors = [x] if other is None else [x, other]
+    return all(t.shape == out.shape and t.dtype == out.dtype and t.stride() == out.stride() for t in tensors) \
+        and s.dtype == out.dtype

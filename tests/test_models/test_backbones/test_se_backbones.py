@@ -116,8 +116,10 @@ def test_every_gate_and_squeeze_trains(gate, squeeze):
 
 
 def test_placements_compute_what_the_paper_draws():
-    """Each placement against the block written out by hand with the same modules."""
+    """Each placement against the block written out by hand with the same modules; in inference the block
+    writes its result into its own temporaries, never into its input."""
     x = torch.randn(2, 256, 8, 8)
+    original = x.clone()
     for placement in SE_PLACEMENTS:
         model = build('SEResNet', 50, se_placement=placement).eval()
         block = model.layer1[1]  # no downsample: the identity is x
@@ -138,6 +140,7 @@ def test_placements_compute_what_the_paper_draws():
                 'after_3x3': lambda: relu(branch + x),
             }[placement]()
             torch.testing.assert_close(block(x), expected, msg=placement)
+        assert torch.equal(x, original), placement
 
 
 def test_se_stages_and_se_off_equals_resnet():

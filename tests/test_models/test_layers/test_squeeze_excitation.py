@@ -100,3 +100,27 @@ def test_1x1_conv_checkpoints_load():
 def test_bad_arguments_name_the_valid_choices(kwargs, message):
     with pytest.raises(ValueError, match=message.replace('[', r'\[').replace(']', r'\]')):
         SqueezeExcitation(32, **kwargs)
+
+
+@pytest.mark.parametrize('with_other', [True, False], ids=['scale-add', 'scale'])
+def test_inference_writes_into_the_tensor_handed_over_and_autograd_gets_a_new_one(with_other):
+    """``scale_add(..., out=t)``: without autograd (deploy mode, inference) the result is written into ``t``, a
+    large map's allocation saved; where autograd records it, or ``t`` is not laid out as the result, a new
+    tensor, ``t`` untouched. The numbers are the same."""
+    se = SqueezeExcitation(16, ratio=4).eval()
+    x = torch.randn(2, 16, 6, 6).to(memory_format=torch.channels_last)
+    other = torch.randn_like(x) if with_other else None
+    expected = reference_se(se, x, 'avg', torch.sigmoid) + (0 if other is None else other)
+    with torch.no_grad():
+        out = x.clone()
+        result = se.scale_add(out, other, out=out)
+        assert result is out
+        torch.testing.assert_close(result, expected)
+        contiguous = x.contiguous()
+        result = se.scale_add(x, other, out=contiguous)  # another layout than the result's
+        assert result is not contiguous and torch.equal(contiguous, x.contiguous())
+        torch.testing.assert_close(result, expected)
+    handed = x.clone().requires_grad_()
+    result = se.scale_add(handed, other, out=handed)
+    assert result is not handed and torch.equal(handed.detach(), x)
+    torch.testing.assert_close(result, expected)
