@@ -170,6 +170,13 @@ def _global_hooks() -> bool:
                 or hooks._global_backward_pre_hooks)
 
 
+def building_a_graph() -> bool:
+    """Whether TorchScript, tracing, ONNX export or ``torch.compile`` is building a graph of the forward pass
+    (they record their own operators: no fused autograd function, no writes into ``out=``)."""
+    return (torch.jit.is_scripting() or torch.jit.is_tracing() or torch.compiler.is_compiling()
+            or torch.onnx.is_in_onnx_export())
+
+
 def fused_form_applies(se: 'SqueezeExcitation', x: Tensor, norm: Optional[nn.Module] = None) -> bool:
     """Whether ``se.scale_add(x, other, norm)`` runs as :class:`SEScaleAdd`: autograd records it (not under
     ``torch.no_grad``, some input or parameter requires grad), ``se.fused_backward`` is set (the default), the
@@ -180,8 +187,7 @@ def fused_form_applies(se: 'SqueezeExcitation', x: Tensor, norm: Optional[nn.Mod
     ``nn.BatchNorm2d`` with affine parameters and running statistics (a SyncBN runs as itself)."""
     if not (se.fused_backward and torch.is_grad_enabled() and se.pool.mode == 'avg'):
         return False
-    if (torch.jit.is_scripting() or torch.jit.is_tracing() or torch.compiler.is_compiling()
-            or torch.onnx.is_in_onnx_export()):
+    if building_a_graph():
         return False
     if not (type(se.fc1) is nn.Linear and type(se.fc2) is nn.Linear and type(se.relu) is nn.ReLU
             and type(se.gate) is get_gate(se.gate_name).module):

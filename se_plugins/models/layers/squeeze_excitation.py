@@ -6,7 +6,7 @@ from mmpretrain.models.utils import make_divisible
 
 from se_plugins.utils import InputError, check_choice, check_positive_int
 
-from .fused_se import fused_form_applies, fused_scale_add
+from .fused_se import building_a_graph, fused_form_applies, fused_scale_add
 from .gates import get_gate
 
 SQUEEZE_OPS = ('avg', 'max', 'avgmax')
@@ -171,9 +171,7 @@ class SqueezeExcitation(nn.Module):
         s = self.excite(x)
         if not _may_write_into(out, x, other, s):
             out = None
-        if other is None:
-            return torch.mul(x, s) if out is None else torch.mul(x, s, out=out)
-        return torch.addcmul(other, x, s) if out is None else torch.addcmul(other, x, s, out=out)
+        return torch.mul(x, s, out=out) if other is None else torch.addcmul(other, x, s, out=out)
 
 
 def _may_write_into(out: Optional[torch.Tensor], x: torch.Tensor, other: Optional[torch.Tensor],
@@ -183,7 +181,7 @@ def _may_write_into(out: Optional[torch.Tensor], x: torch.Tensor, other: Optiona
     result's shape, dtype and memory layout."""
     if out is None or (torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, other, s))):
         return False
-    if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export() or torch.compiler.is_compiling():
+    if building_a_graph():
         return False
     tensors = [x] if other is None else [x, other]
     return all(t.shape == out.shape and t.dtype == out.dtype and t.stride() == out.stride() for t in tensors) \
