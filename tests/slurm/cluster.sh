@@ -10,7 +10,9 @@
 # jobs are never preempted); `localhost` offers 2 CPUs to `spot` (PreemptMode=REQUEUE, GraceTime=30) and `urgent`
 # (PriorityTier=10): an urgent job preempts the spot job running there. For tests, AuthInfo=cred_expire=5
 # shortens the hold Slurm puts on a requeued job from 121 s to 6 s (the slurm.conf man page: cred_expire "also
-# controls how long a requeued job must wait before starting again"), and the scheduler runs every 2 s.
+# controls how long a requeued job must wait before starting again"), the scheduler runs every 2 s, and
+# slurmctld keeps an ended job's record for an hour (MinJobAge; 300 s by default), so that `scontrol show job`
+# answers for every job of the module however long its slowest job takes.
 set -euo pipefail
 ACTION=${1:?usage: cluster.sh start|stop DIR}
 DIR=${2:?usage: cluster.sh start|stop DIR}
@@ -79,6 +81,7 @@ SlurmdPidFile=$DIR/slurmd-%n.pid
 SlurmctldLogFile=$DIR/log/slurmctld.log
 SlurmdLogFile=$DIR/log/slurmd-%n.log
 SchedulerParameters=sched_interval=2
+MinJobAge=3600
 PreemptType=preempt/partition_prio
 PreemptMode=REQUEUE
 NodeName=$HOST NodeHostname=$HOST Port=$SLURMD_PORT CPUs=$CPUS CoresPerSocket=$CPUS ThreadsPerCore=1 State=UNKNOWN
