@@ -35,6 +35,10 @@ custom_hooks = [dict(type='se_plugins.FiniteLossHook'), dict(type='SyncBuffersHo
 OPTIONS = {'train_cfg.val_interval': 1, 'val_dataloader.batch_size': 1, 'train_dataloader.num_workers': 2,
            'val_dataloader.num_workers': 2, 'test_dataloader.num_workers': 2,
            'train_dataloader.persistent_workers': True, 'val_dataloader.persistent_workers': True}
+# A running job whose output has not grown for this long is stuck (its iterations print every few seconds):
+# the Python stacks of its training processes and their DataLoader workers go into the failure report. A run
+# once hung here in a validation, rank 0 in a collective and rank 1 silent, until gloo's 10-minute timeout.
+STALL = 120
 TERMINAL = ('COMPLETED', 'CANCELLED', 'FAILED', 'TIMEOUT', 'NODE_FAIL', 'OUT_OF_MEMORY', 'PREEMPTED', 'DEADLINE')
 
 
@@ -56,6 +60,9 @@ class Scenario:
     restarts: int = 0
     output: str = ''
     controller_log: str = ''  # slurmctld's lines about the job (why it was requeued, cancelled, ended)
+    output_changed: float = field(default_factory=time.time)
+    output_size: int = 0
+    stacks: str = ''  # its processes' Python stacks, if it stalled (STALL)
 
 
 def scenarios() -> dict:
@@ -157,6 +164,11 @@ def jobs(cluster, places, module_tmp_path):
                 cluster.run(*[part.format(job=scenario.job) for part in scenario.action])
                 scenario.fired = time.time()
             info = cluster.job(scenario.job)
+            if len(output) != scenario.output_size:
+                scenario.output_size, scenario.output_changed = len(output), time.time()
+            elif info.get('JobState') == 'RUNNING' and not scenario.stacks \
+                    and time.time() - scenario.output_changed > STALL:
+                scenario.stacks = python_stacks(task_processes(root, runs, name))
             if info.get('JobState') in TERMINAL:
                 scenario.state, scenario.restarts = info['JobState'], int(info['Restarts'])
                 del pending[name]
@@ -166,7 +178,8 @@ def jobs(cluster, places, module_tmp_path):
                               *train_options(places, **OPTIONS),
                               '--work-dir', str(root / 'test'))
         time.sleep(0.2)
-    assert not pending, f'still running after 15 min: {sorted(pending)}'
+    assert not pending, (f'still running after 15 min: {sorted(pending)}',
+                         [runs[name].stacks or python_stacks(task_processes(root, runs, name)) for name in pending])
     from_login_node.wait(timeout=300)
     controller_log = Path(cluster.folder, 'log', 'slurmctld.log').read_text(errors='replace').splitlines()
     for scenario_name, scenario in runs.items():  # with what was written after the state changed
@@ -196,6 +209,17 @@ def task_processes(root, runs: dict, name: str) -> List[str]:
     return found.stdout.split()
 
 
+def python_stacks(pids: List[str]) -> str:
+    """``py-spy dump`` of each process and of its children (DataLoader workers)."""
+    children = [subprocess.run(['pgrep', '-P', pid], capture_output=True, text=True).stdout.split() for pid in pids]
+    dumps = []
+    for pid in pids + [child for group in children for child in group]:
+        dumped = subprocess.run([osp.join(osp.dirname(sys.executable), 'py-spy'), 'dump', '--pid', pid],
+                                capture_output=True, text=True, timeout=60)
+        dumps.append(f'--- process {pid}\n{dumped.stdout}{dumped.stderr}')
+    return '\n'.join(dumps) or 'no training processes found'
+
+
 def work_dir_of(jobs: dict, name: str):
     return job_dir(jobs['root'], jobs['runs'], name)
 
@@ -222,7 +246,8 @@ EXPECTED = {
 @pytest.mark.parametrize('name', list(EXPECTED))
 def test_each_way_a_cluster_ends_a_job_is_requeued_and_resumed_exactly(name, jobs):
     scenario = jobs['runs'][name]
-    assert scenario.state == 'COMPLETED' and scenario.restarts >= 1, (scenario.state, scenario.output[-3000:])
+    assert scenario.state == 'COMPLETED' and scenario.restarts >= 1, (scenario.state, scenario.stacks,
+                                                                      scenario.output[-3000:])
     for pattern in EXPECTED[name]:
         assert re.search(pattern, scenario.output), (pattern, scenario.output[-5000:])
     assert 'Traceback' not in scenario.output, scenario.output[-5000:]
