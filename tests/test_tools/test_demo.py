@@ -1,4 +1,6 @@
-"""README's main job: the CPU demo trains Faster R-CNN SE-R50-FPN, evaluates it and draws detections."""
+"""README's main job: the CPU demo trains Faster R-CNN SE-R50-FPN, evaluates it and draws detections; its detector
+in deploy mode detects what it detects."""
+import copy
 import json
 import os.path as osp
 import subprocess
@@ -12,6 +14,7 @@ from se_plugins.datasets import make_coco_detection
 from helpers import REPO
 
 pytestmark = pytest.mark.slow
+DEMO_CONFIG = osp.join(REPO, 'configs', 'faster_rcnn', 'faster-rcnn_se-r50_fpn_cpu-demo_shapes.py')
 
 # A detector that has learned nothing scores about 0 on this set (objects of 3 classes at random
 # places and sizes); COCO mAP@[.5:.95] >= 0.3 needs the right class and a box with IoU well above
@@ -34,6 +37,33 @@ def test_demo_trains_evaluates_and_draws(tmp_path):
     assert picture is not None and picture.shape == (384, 384, 3)
     # (the short run's detector may score that image's objects under the 0.5 drawing threshold: no count check)
     assert summary['checkpoint'].endswith('epoch_4.pth')  # the shorter schedule was run
+    assert_deploy_mode_predicts_as_the_eager_model(summary['checkpoint'], tmp_path / 'shapes_coco' / 'val2017')
+
+
+def assert_deploy_mode_predicts_as_the_eager_model(checkpoint: str, images) -> None:
+    """The trained detector with its backbone in deploy mode (``fuse()``: BN folded into the convs, channels-last
+    weights, the SE's in-place scale-and-sum) detects on every validation image what the eager model detects: the
+    same labels, boxes within 0.01 pixel and scores within 1e-4 (float rounding), every detection above 0.1 found
+    in the other's list (one within rounding of a threshold may be on one side only)."""
+    from mmdet.apis import inference_detector, init_detector
+
+    eager = init_detector(DEMO_CONFIG, checkpoint, device='cpu')
+    deployed = copy.deepcopy(eager)
+    deployed.backbone.fuse()
+    paths = sorted(str(path) for path in images.glob('*.jpg'))
+    assert len(paths) == 32
+    compared = 0
+    for path in paths:
+        found = [inference_detector(model, path).pred_instances for model in (eager, deployed)]
+        for one, other in (found, found[::-1]):
+            for label, box, score in zip(one.labels, one.bboxes, one.scores):
+                if score <= 0.1 + 1e-3:
+                    continue
+                same = ((other.labels == label) & ((other.bboxes - box).abs().amax(dim=1) <= 1e-2)
+                        & ((other.scores - score).abs() <= 1e-4))
+                assert same.any(), (path, int(label), box.tolist(), float(score))
+                compared += 1
+    assert compared > 0
 
 
 def test_demo_refuses_a_schedule_that_is_not_a_positive_number(tmp_path):

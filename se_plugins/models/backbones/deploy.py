@@ -16,7 +16,8 @@ class DeployMixin:
             channels_last: Store the convolutions' weights in ``torch.channels_last`` memory format, so
                 that every convolution runs on channels-last feature maps (a contiguous input is
                 converted by the first one): faster for every ResNet-50 on this project's CPU
-                (oneDNN) and on GPUs with tensor cores (docs/benchmark.md); outputs are equal either way.
+                (oneDNN) and on GPUs with tensor cores (docs/benchmark.md); the feature maps it returns are
+                contiguous either way (one copy of each), and equal.
 
         Returns:
             This backbone, fused: its outputs equal the unfused model's in eval mode, to float rounding.
@@ -25,4 +26,15 @@ class DeployMixin:
         fuse_conv_bn(self)
         if channels_last:
             self.to(memory_format=torch.channels_last)
+            if not getattr(self, '_contiguous_outputs', None):
+                self._contiguous_outputs = self.register_forward_hook(_contiguous)
         return self
+
+
+def _contiguous(module: nn.Module, inputs: tuple, outputs):
+    """A channels-last backbone's feature maps, handed on in the contiguous layout: what follows a backbone
+    may read a map's memory as NCHW without looking at its strides (mmcv's RoIAlign on the CPU does: on
+    channels-last maps a deployed Faster R-CNN detected other objects than the eager one)."""
+    if isinstance(outputs, torch.Tensor):
+        return outputs.contiguous()
+    return type(outputs)(output.contiguous() if isinstance(output, torch.Tensor) else output for output in outputs)

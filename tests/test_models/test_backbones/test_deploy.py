@@ -57,12 +57,19 @@ def _follows_a_conv(model: nn.Module, bn: nn.Module) -> bool:
     return False
 
 
-def test_deploy_mode_is_channels_last_by_default():
-    model = MODELS.build(dict(type='SEResNet', depth=50)).fuse()
+def test_deploy_mode_is_channels_last_by_default_and_hands_on_contiguous_maps():
+    """Inside, every map is channels-last; what the backbone returns is contiguous, as what follows may read
+    it as NCHW without its strides (mmcv's RoIAlign on the CPU: tests/test_tools/test_demo.py)."""
+    model = MODELS.build(dict(type='SEResNet', depth=50, out_indices=(2, 3))).fuse()
     assert model.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    inside = []
+    model.layer4.register_forward_hook(lambda module, inputs, output: inside.append(output))
     with torch.no_grad():
-        out = model(torch.randn(1, 3, 64, 64))[-1]  # a contiguous input: the first conv converts it
-    assert out.is_contiguous(memory_format=torch.channels_last)
+        outs = model(torch.randn(1, 3, 64, 64))  # a contiguous input: the first conv converts it
+    assert inside[0].is_contiguous(memory_format=torch.channels_last) and not inside[0].is_contiguous()
+    assert isinstance(outs, tuple) and len(outs) == 2 and all(out.is_contiguous() for out in outs)
+    assert torch.equal(outs[-1], inside[0])
+    assert len(model.fuse()._forward_hooks) == 1  # fused again: one conversion
 
 
 @pytest.mark.parametrize('training', [False, True], ids=['eval', 'train'])
