@@ -35,10 +35,9 @@ def test_the_tool_prints_every_model_and_the_ratios(capsys, run_tool):
                           rf'\(SE-R50 / R50, both fused\): {target}$', text, re.M)) == 2
     assert len(re.findall(r'^  deploy mode, channels-last \(its default\) / contiguous weights: \d+\.\d{3}$', text,
                           re.M)) == 2
-    # the runtimes run fp32 only
-    for runtime in ('onnxruntime', 'openvino'):
-        assert len(re.findall(rf'^  {runtime} SE cost \(SE-R50 / R50, both exported in deploy mode\): {target}   '
-                              rf'{runtime} / eager, deploy SE-R50: {target}$', text, re.M)) == 1, runtime
+    # onnxruntime runs fp32 only
+    assert len(re.findall(rf'^  onnxruntime SE cost \(SE-R50 / R50, both exported in deploy mode\): {target}   '
+                          r'onnxruntime / eager, deploy SE-R50: \d+\.\d{3}$', text, re.M)) == 1
     assert len(re.findall(rf'^  ours SE-R50 / best peer SE-R50: {target}   fused / plain autograd: \d+\.\d{{3}}$',
                           text, re.M)) == 2
     assert re.search(r'SE cost \(SE-R50-FPN / R50-FPN\): \d+\.\d{3}', text)
