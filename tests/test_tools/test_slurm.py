@@ -258,8 +258,8 @@ def test_an_uninterrupted_job_trains_with_two_tasks_on_cpu_as_torchrun_does(jobs
     """--launcher slurm without CUDA: gloo, with the ranks and world size Slurm gives, to the same weights as
     two processes under torchrun."""
     scenario = jobs['runs']['uninterrupted']
-    # nothing stopped it and the script did not requeue it (Slurm may requeue a job on its own before it runs)
-    assert scenario.state == 'COMPLETED' and 'stopped:' not in scenario.output \
+    # never requeued, nothing stopped it, and the script did not ask for a requeue
+    assert scenario.state == 'COMPLETED' and scenario.restarts == 0 and 'stopped:' not in scenario.output \
         and 'requeueing job' not in scenario.output, (scenario.controller_log, scenario.output[-3000:])
     assert "launcher = 'slurm'" in scenario.output and 'CPU processes (no GPU): 2' in scenario.output
     assert "'backend': 'gloo'" in scenario.output and 'Traceback' not in scenario.output
