@@ -12,9 +12,9 @@ lint: setup
 	$(PY) -m flake8
 	$(PY) -m isort --check-only --diff .
 
-# The suite in this process by default; TEST_WORKERS=2 runs it on 2 pytest-xdist workers (a module's or a class's
-# tests on one, tests/conftest.py): measured slower on 2 cores (26.5 min against 27), and a Slurm signal race failed.
-TEST_WORKERS ?= 0
+# The suite on TEST_WORKERS pytest-xdist workers (0: in this process), a module's or a class's tests on one, each
+# worker computing on its share of the cores (tests/conftest.py): 17.5 min on 2 cores against 27.5 in one process.
+TEST_WORKERS ?= 2
 
 test: setup lint
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder $(PYTEST_ARGS)
