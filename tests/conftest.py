@@ -1,6 +1,8 @@
+import fcntl
 import glob
 import os
 import os.path as osp
+import pickle
 import re
 import runpy
 import shutil
@@ -8,7 +10,7 @@ import subprocess
 import sys
 import sysconfig
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator, Tuple, TypeVar
 
 import pytest
 import torch
@@ -16,6 +18,8 @@ import torch
 from se_plugins.datasets import make_places365
 
 from helpers import ITERATION_CONFIG, PLACES_CONFIG, REPO, TRAIN_ENV, torchrun_command, train_command
+
+T = TypeVar('T')
 
 # Under pytest-xdist (`make test`: 2 workers, --dist loadscope --no-loadscope-reorder), a module's tests run on
 # one worker, and so do a class's: a module-wide fixture (a Slurm cluster, generated data, a run its tests share)
@@ -69,29 +73,45 @@ def module_tmp_path(request, tmp_path_factory) -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-@pytest.fixture(scope='session')
-def session_tmp_path(request, tmp_path_factory) -> Iterator[Path]:
-    """A folder the whole session shares (runs that several modules compare against), removed at the end
-    unless a test failed."""
-    path = tmp_path_factory.mktemp('session')
-    yield path
-    if request.session.testsfailed == 0:
-        shutil.rmtree(path, ignore_errors=True)
+def shared_folder(config: pytest.Config) -> Path:
+    """The folder the whole session shares: in pytest's base temporary folder, which holds each xdist worker's
+    own (``<base>/popen-gw0``, ...)."""
+    base = config._tmp_path_factory.getbasetemp()
+    return (base.parent if hasattr(config, 'workerinput') else base) / 'session'
+
+
+def made_once(request: pytest.FixtureRequest, name: str, make: Callable[[Path], T]) -> T:
+    """``make(folder)``'s result, made once in the session: by the first xdist worker that asks for it, in a
+    folder of the shared session folder; the other workers wait for it (a lock file) and get the same result
+    (kept beside it). A ``make`` that failed is tried again by the next test that asks."""
+    shared = shared_folder(request.config)
+    shared.mkdir(exist_ok=True)
+    made = shared / f'{name}.pickle'
+    with open(shared / f'{name}.lock', 'w') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not made.exists():
+            folder = shared / name
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            made.write_bytes(pickle.dumps(make(folder)))
+        return pickle.loads(made.read_bytes())
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The shared session folder is removed when the session ends (under xdist: in the controller, once every
+    worker has ended) unless a test failed."""
+    if not hasattr(session.config, 'workerinput') and exitstatus == 0:
+        shutil.rmtree(shared_folder(session.config), ignore_errors=True)
 
 
 @pytest.fixture(scope='session')
-def places(session_tmp_path) -> str:
+def places(request) -> str:
     """A generated Places365: 2 classes, 8 training and 4 validation images each, 64x64."""
-    return make_places365(str(session_tmp_path / 'places'), num_classes=2, train_per_class=8, val_per_class=4,
-                          image_size=64)
+    return made_once(request, 'places', lambda folder: make_places365(
+        str(folder), num_classes=2, train_per_class=8, val_per_class=4, image_size=64))
 
 
-@pytest.fixture(scope='session')
-def uninterrupted(places, session_tmp_path) -> dict:
-    """Final checkpoints of tools/train.py runs nobody stopped (helpers.train_command): 3 epochs of one
-    process; 10 iterations of an iteration-based loop; 3 epochs of 2 gloo processes under torchrun."""
-    root = session_tmp_path / 'uninterrupted'
-    root.mkdir()
+def _uninterrupted_runs(places: str, root: Path) -> dict:
     iteration_config = root / 'iteration_based.py'
     iteration_config.write_text(ITERATION_CONFIG.format(config=PLACES_CONFIG))
     runs = [(train_command(places, root / 'epochs'), TRAIN_ENV),
@@ -102,6 +122,13 @@ def uninterrupted(places, session_tmp_path) -> dict:
         assert result.returncode == 0, result.stderr[-3000:]
     return dict(epochs=root / 'epochs' / 'epoch_3.pth', iterations=root / 'iterations' / 'iter_10.pth',
                 iteration_config=iteration_config, two_processes=root / 'two_processes' / 'epoch_3.pth')
+
+
+@pytest.fixture(scope='session')
+def uninterrupted(places, request) -> dict:
+    """Final checkpoints of tools/train.py runs nobody stopped (helpers.train_command): 3 epochs of one
+    process; 10 iterations of an iteration-based loop; 3 epochs of 2 gloo processes under torchrun."""
+    return made_once(request, 'uninterrupted', lambda folder: _uninterrupted_runs(places, folder))
 
 
 def _load_tool(tool: str) -> dict:
@@ -136,10 +163,12 @@ def build(command: list, cwd: str) -> str:
 
 
 @pytest.fixture(scope='session')
-def distributions(session_tmp_path):
+def distributions(request) -> Tuple[str, str]:
     """The sdist of a clean copy of the repository, and the wheel pip builds from that sdist."""
-    out = session_tmp_path / 'dist'
-    out.mkdir()
+    return made_once(request, 'dist', _build_distributions)
+
+
+def _build_distributions(out: Path) -> Tuple[str, str]:
     clean = out / 'clone'
     build(['git', 'clone', '-q', '--no-hardlinks', REPO, str(clean)], cwd=str(out))
     for changed in subprocess.run(['git', 'ls-files', '-m', '-o', '--exclude-standard'], cwd=REPO,
@@ -161,11 +190,14 @@ def distributions(session_tmp_path):
 
 
 @pytest.fixture(scope='session')
-def installed(distributions, session_tmp_path):
+def installed(distributions, request) -> Tuple[str, str]:
     """A fresh venv with only the wheel installed (non-editable); the stack (torch, OpenMMLab, mim) is
-    this environment's, seen through a .pth file that leaves out this repository's editable install."""
-    root = session_tmp_path / 'user'
-    root.mkdir()
+    this environment's, seen through a .pth file that leaves out this repository's editable install. Returns
+    its python and a project folder outside the repository."""
+    return made_once(request, 'user', lambda root: _install_the_wheel(distributions[1], root))
+
+
+def _install_the_wheel(wheel: str, root: Path) -> Tuple[str, str]:
     venv = root / 'venv'
     build([sys.executable, '-m', 'venv', str(venv)], cwd=str(root))
     python = str(venv / 'bin' / 'python')
@@ -178,7 +210,7 @@ def installed(distributions, session_tmp_path):
     venv_site = build([python, '-c', 'import sysconfig; print(sysconfig.get_paths()["purelib"])'], cwd=str(root))
     with open(osp.join(venv_site.strip(), 'se_plugins_test_stack.pth'), 'w') as f:
         f.write(f'{stack}\n')
-    build([python, '-m', 'pip', 'install', '-q', '--no-deps', '--disable-pip-version-check', distributions[1]],
+    build([python, '-m', 'pip', 'install', '-q', '--no-deps', '--disable-pip-version-check', wheel],
           cwd=str(root))
     mim = venv / 'bin' / 'mim'  # the stack's console script, as pip would write it into the venv
     mim.write_text(f'#!{python}\nimport sys\nfrom mim.cli import cli\nsys.exit(cli())\n')
