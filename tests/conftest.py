@@ -23,23 +23,16 @@ T = TypeVar('T')
 
 # Under pytest-xdist (`make test`: 2 workers, --dist loadscope --no-loadscope-reorder), a module's tests run on
 # one worker, and so do a class's: a module-wide fixture (a Slurm cluster, generated data, a run its tests share)
-# is made once, and a session-wide one once on each worker that needs it. The long end-to-end runs (marked
+# is made once, and a session-wide one once for all workers (made_once). The long end-to-end runs (marked
 # `first`) start first, a module of them (the Slurm jobs: mostly waiting) before single ones, then the other
 # modules with end-to-end runs, then the rest: the scheduler hands out work in this order (not reordered by
 # size), and a long run started last would leave the other worker idle.
-
-
-def threads_per_worker() -> int:
-    """The cores each xdist worker computes on, in its own torch and in the processes its tests start
-    (``OMP_NUM_THREADS``); in one process (no xdist), torch's default. On 2 cores, 2 workers with torch's
-    default threads ran 4 OpenMP threads that waited on each other: 26.5 min against 27 in one process; with
-    one thread each, 17.5 min (2026-12-06)."""
-    workers = int(os.environ.get('PYTEST_XDIST_WORKER_COUNT', 0))
-    return max(1, (os.cpu_count() or 1) // workers) if workers else torch.get_num_threads()
-
-
+#
+# Each worker computes on its share of the cores, in its own torch and in the processes its tests start
+# (OMP_NUM_THREADS); in one process, torch's default. On 2 cores, 2 workers with torch's default threads ran 4
+# OpenMP threads that waited on each other: 26.5 min against 27 in one process; with one thread each, 17.2 min.
 if os.environ.get('PYTEST_XDIST_WORKER_COUNT'):
-    THREADS = threads_per_worker()
+    THREADS = max(1, (os.cpu_count() or 1) // int(os.environ['PYTEST_XDIST_WORKER_COUNT']))
     os.environ['OMP_NUM_THREADS'] = os.environ['MKL_NUM_THREADS'] = str(THREADS)
     torch.set_num_threads(THREADS)
 

@@ -91,9 +91,8 @@ def test_reads_the_shared_data(data):
 
 
 def run_sharing_suite(tmp_path):
-    """Run the two modules on 2 workers; return the inner pytest's result,
-    the lines ``make`` wrote (one each time it made the data), which worker read which folder, and the shared
-    session folder."""
+    """Run the two modules on 2 workers; return the inner pytest's result, the lines ``make`` wrote (one each
+    time it made the data), which worker read which folder, and the shared session folder."""
     inner = tmp_path / 'inner'
     inner.mkdir()
     (inner / 'conftest.py').write_text(INNER_CONFTEST)
@@ -102,8 +101,8 @@ def run_sharing_suite(tmp_path):
         (inner / name).write_text(SHARING_MODULE.format(counter=str(counter), readers=str(tmp_path / 'read.txt')))
     env = {key: value for key, value in os.environ.items() if not key.startswith('PYTEST_XDIST')}
     result = subprocess.run([sys.executable, '-m', 'pytest', '-c', osp.join(REPO, 'pytest.ini'), '--rootdir',
-                             str(inner), '-p', 'no:cacheprovider', '-n', '2', '--dist', 'loadscope', '-s',
-                             '--basetemp', str(tmp_path / 'base'), str(inner)],
+                             str(inner), '-p', 'no:cacheprovider', '-n', '2', '--dist', 'loadscope', '--basetemp',
+                             str(tmp_path / 'base'), str(inner)],
                             capture_output=True, text=True, timeout=300, env=env)
     readers = dict(line.split() for line in (tmp_path / 'read.txt').read_text().splitlines())
     return result, counter.read_text().splitlines(), readers, tmp_path / 'base' / 'session'
