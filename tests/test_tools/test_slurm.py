@@ -109,16 +109,28 @@ class Cluster:
     env: dict
 
     def run(self, *command: str) -> str:
-        return subprocess.run(command, env=self.env, capture_output=True, text=True, check=True, timeout=60).stdout
+        result = subprocess.run(command, env=self.env, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, (command, result.returncode, result.stdout[-2000:], result.stderr[-2000:])
+        return result.stdout
+
+    def query(self, *command: str) -> str:
+        """A read-only command, tried up to three times: a controller busy with a dozen jobs on 2 cores may
+        time out on one (an `scontrol show job` once exited 1 in the polling loop)."""
+        for _ in range(3):
+            result = subprocess.run(command, env=self.env, capture_output=True, text=True, timeout=60)
+            if result.returncode == 0:
+                return result.stdout
+            time.sleep(1)
+        raise AssertionError((command, result.returncode, result.stdout[-2000:], result.stderr[-2000:]))
 
     def job(self, job: str) -> dict:
-        text = self.run('scontrol', 'show', 'job', job)
+        text = self.query('scontrol', 'show', 'job', job)
         return dict(re.findall(r'(\w+)=(\S*)', text))
 
     def jobs(self) -> dict:
         """Every job's fields by job id, from one ``scontrol`` call (one a job took ~0.1 s each on a busy
         machine: a polling round over a dozen jobs was over a second late on its triggers)."""
-        lines = self.run('scontrol', 'show', 'job', '--oneliner').splitlines()
+        lines = self.query('scontrol', 'show', 'job', '--oneliner').splitlines()
         fields = [dict(re.findall(r'(\w+)=(\S*)', line)) for line in lines]
         return {job['JobId']: job for job in fields if 'JobId' in job}
 
