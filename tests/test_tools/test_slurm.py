@@ -11,7 +11,6 @@ phase they are meant for and the jobs leave the CPUs to each other.
 import os
 import os.path as osp
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -242,18 +241,14 @@ def task_processes(root, runs: dict, name: str) -> List[str]:
 
 
 def python_stacks(pids: List[str]) -> str:
-    """``py-spy dump`` of each process and of its children (DataLoader workers), and their native stacks where
-    gdb is installed (a DataLoader worker once hung inside ``os.fork()``, below any Python frame)."""
+    """``py-spy dump`` of each process and of its children (DataLoader workers). (Not gdb's native stacks: attaching
+    gdb to a process with torch loaded takes long enough to hold up the other jobs' triggers.)"""
     children = [subprocess.run(['pgrep', '-P', pid], capture_output=True, text=True).stdout.split() for pid in pids]
     dumps = []
     for pid in pids + [child for group in children for child in group]:
         dumped = subprocess.run([osp.join(osp.dirname(sys.executable), 'py-spy'), 'dump', '--pid', pid],
                                 capture_output=True, text=True, timeout=60)
         dumps.append(f'--- process {pid}\n{dumped.stdout}{dumped.stderr}')
-        if shutil.which('gdb'):
-            native = subprocess.run(['gdb', '-p', pid, '-batch', '-ex', 'thread apply all bt 25'],
-                                    capture_output=True, text=True, timeout=120)
-            dumps.append(f'--- native threads of {pid}\n{native.stdout[-6000:]}')
     return '\n'.join(dumps) or 'no training processes found'
 
 
