@@ -9,23 +9,43 @@ A worker's random state depends on which samples it loaded before (its history),
 when a run resumes mid-epoch or with another number of workers. :class:`SampleSeeded` draws each sample's
 augmentation from a seed of its own, derived from the run's seed, the rank, the epoch and the sample's place
 in the epoch, so a resumed run loads exactly what the uninterrupted run loaded, whatever the workers.
+
+In a process group, workers are not forked from the rank itself (:func:`worker_server`): the backend's threads
+enter Python at any moment, and a worker forked at such a moment can hang in ``os.fork()`` for good.
 """
 import atexit
 import gc
+import io
+import logging
 import multiprocessing
+import multiprocessing.forkserver
+import multiprocessing.resource_tracker
+import os
 import random
+import select
 import signal
+import socket
+import sys
+import threading
+import time
+import types
 from functools import partial
-from typing import Callable, Iterator, List, Optional, Tuple
+from multiprocessing import connection
+from multiprocessing.context import BaseContext
+from multiprocessing.reduction import ForkingPickler
+from typing import Callable, Iterator, List, Optional, Tuple, TypeVar
 
 import numpy as np
 import torch
+import torch.distributed as dist
+from mmengine.logging import print_log
 from torch.utils.data import DataLoader, Dataset, get_worker_info
 
 # What schedulers and users send to stop a job (Slurm: TERM at a time limit or preemption, USR1/USR2 as a
 # warning; HUP when a terminal closes; INT for Ctrl-C).
 WORKER_IGNORED_SIGNALS = ('SIGTERM', 'SIGUSR1', 'SIGUSR2', 'SIGINT', 'SIGHUP')
 
+T = TypeVar('T')
 SampleKey = Tuple[int, int, int]  # (epoch, batch number, place in the batch)
 
 
@@ -54,13 +74,155 @@ def rebuild_loader(loader: DataLoader, **changes) -> DataLoader:
     return DataLoader(**settings)
 
 
-def _ignore_stop_signals(worker_id: int, init_fn: Optional[Callable[[int], None]] = None) -> None:
+def _exit_when_ended(pid: int) -> None:
+    """Wait until process ``pid`` has ended, then end this process."""
+    try:
+        ended = os.pidfd_open(pid)
+    except ProcessLookupError:
+        os._exit(0)
+    except OSError:  # no pidfd (Linux < 5.3): look once a second
+        while True:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                os._exit(0)
+            time.sleep(1)
+    select.select([ended], [], [])
+    os._exit(0)
+
+
+def _ignore_stop_signals(worker_id: int, init_fn: Optional[Callable[[int], None]] = None,
+                         main_pid: Optional[int] = None) -> None:
     """A worker's first step: ignore the stop signals (after torch has set its own handlers), then
-    ``init_fn``."""
-    for name in WORKER_IGNORED_SIGNALS:
-        signal.signal(getattr(signal, name), signal.SIG_IGN)
+    ``init_fn``.
+
+    A worker started by a fork server (:func:`worker_server`) is the server's child: torch's watchdog, which
+    ends a worker whose parent has gone, watches the server, so a thread of its own ends it when ``main_pid``,
+    the process that iterates the loader, has ended (killed, say), and with the last worker the server ends.
+    """
+    stop_signals = [getattr(signal, name) for name in WORKER_IGNORED_SIGNALS]
+    for number in stop_signals:
+        signal.signal(number, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, stop_signals)  # blocked in a fork server's workers
+    if main_pid is not None and os.getppid() != main_pid:
+        threading.Thread(target=_exit_when_ended, args=(main_pid, ), name='main-process-watch', daemon=True).start()
     if init_fn is not None:
         init_fn(worker_id)
+
+
+def _started_deaf(start: Callable[[], T]) -> T:
+    """``start()``, which starts a helper process, with the stop signals blocked in this thread, so that the
+    helper starts with them blocked and a signal to every process of the job (how Slurm stops one) does not end
+    it under the processes that use it; the signals this process receives meanwhile are delivered afterwards.
+    multiprocessing's resource tracker is started first, in the same way (it ignores SIGINT and SIGTERM itself,
+    and unblocks them in the caller's thread)."""
+    stop_signals = [getattr(signal, name) for name in WORKER_IGNORED_SIGNALS]
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
+    caller = os.getpid()
+    try:
+        multiprocessing.resource_tracker.ensure_running()
+        signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
+        return start()
+    finally:
+        if os.getpid() == caller:  # not in a child that ``start`` forked
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+
+class _ModulesOf(ForkingPickler):
+    """Pickles into nothing, recording the module of each class and function it meets (the contents of arrays
+    and tensors are not copied)."""
+
+    def __init__(self) -> None:
+        super().__init__(io.BytesIO())
+        self.modules = set()
+
+    def reducer_override(self, obj):
+        if isinstance(obj, (torch.Tensor, np.ndarray)):
+            self.modules.add(type(obj).__module__)
+            return tuple, ()
+        kind = obj if isinstance(obj, (type, types.FunctionType, types.BuiltinFunctionType)) else type(obj)
+        if isinstance(getattr(kind, '__module__', None), str):
+            self.modules.add(kind.__module__)
+        return NotImplemented
+
+
+def worker_server(*sent: object) -> Optional[BaseContext]:
+    """multiprocessing's ``forkserver`` context, its server started if it is not running: the start method of
+    the DataLoader workers of a process in a process group.
+
+    A process group's backend has threads (gloo's, NCCL's) that enter Python whenever a finished collective's
+    tensors are released, and Python 3.11's ``os.fork()`` is not safe against a thread that is entering: the
+    child can block for good in ``PyOS_AfterFork_Child`` on the interpreter's thread-list lock, which that
+    thread held at the fork. The worker never starts, its rank waits for its batch, and the other ranks wait in
+    the next collective until the backend's timeout. A fork server is a fresh process without such threads,
+    which forks a worker for each request. It imports, once, the modules of the classes and functions in
+    ``sent`` (multiprocessing's own preload of the main module does nothing on 3.11), so that a worker starts
+    in about the time a fork takes instead of importing them again.
+
+    The server is started with the stop signals blocked, so that a signal to every process of the job (how
+    Slurm stops one) does not end it under its workers; the signals this process receives meanwhile are
+    delivered afterwards. Its workers unblock and ignore them (:func:`quiet_workers`), and end with this
+    process; the server ends with its last worker.
+
+    Args:
+        sent: What the workers receive: the dataset, the collate function, the worker init function.
+
+    Returns:
+        The context, or None (with a warning) if ``sent`` cannot be pickled, as starting from a server needs:
+        the workers then fork from this process.
+    """
+    try:
+        recorder = _ModulesOf()
+        recorder.dump(sent)
+    except Exception as error:  # what pickling raises varies (TypeError, AttributeError, PicklingError...)
+        print_log(f'DataLoader workers start by forking this process, as their dataset cannot be sent to a fork '
+                  f'server ({type(error).__name__}: {error}); in a multi-process run a worker can then hang as '
+                  'it starts (docs/reliability.md)', logger='current', level=logging.WARNING)
+        return None
+    multiprocessing.forkserver.set_forkserver_preload(sorted(recorder.modules - {'__main__'}))
+    _started_deaf(multiprocessing.forkserver.ensure_running)
+    return multiprocessing.get_context('forkserver')
+
+
+def start_worker_server() -> None:
+    """Start the fork server of this process's DataLoader workers (:func:`worker_server`) as a fork of this
+    process, before it joins a process group.
+
+    Forked while no backend thread exists, the server holds every module this process has imported and is
+    ready at once; one started later is a new interpreter that first imports the modules its workers need:
+    seconds, and on a machine busy with several jobs long enough for a job's stop signal, which a run honours
+    after its first batch, to meet the scheduler's kill first (Slurm's KillWait). The server gets the stop
+    signals blocked and leaves without running this process's exit handlers. Does nothing if a server runs.
+    Call it from the main thread, before the process group starts (the tools do, in
+    :func:`~se_plugins.engine.distributed.setup_cpu_distributed`).
+    """
+    server = multiprocessing.forkserver._forkserver
+    if server._forkserver_pid is not None:
+        return
+    address = connection.arbitrary_address('AF_UNIX')
+    with socket.socket(socket.AF_UNIX) as listener:
+        listener.bind(address)
+        os.chmod(address, 0o600)
+        listener.listen()
+        alive_r, alive_w = os.pipe()  # the server ends once every holder of alive_w (this process, workers) has
+        sys.stdout.flush()  # not written twice
+        sys.stderr.flush()
+        pid = _started_deaf(os.fork)
+        if pid == 0:  # the server
+            try:
+                os.close(alive_w)
+                multiprocessing.forkserver.main(listener.fileno(), alive_r, [])
+            finally:
+                os._exit(0)
+        os.close(alive_r)
+    server._forkserver_address, server._forkserver_alive_fd, server._forkserver_pid = address, alive_w, pid
+
+
+def _forks_in_process_group(loader: DataLoader) -> bool:
+    """Whether ``loader`` would fork its workers from a process in a process group."""
+    context = loader.multiprocessing_context or multiprocessing.get_context()
+    return bool(loader.num_workers) and context.get_start_method() == 'fork' and dist.is_available() \
+        and dist.is_initialized()
 
 
 def end_quiet_workers() -> None:
@@ -92,7 +254,8 @@ def quiet_workers(loader: DataLoader, seed: Optional[int] = None) -> DataLoader:
 
     Its workers ignore SIGTERM, SIGUSR1, SIGUSR2, SIGINT and SIGHUP: the main process, which handles them,
     stops the workers (:func:`end_quiet_workers` at the latest); a worker whose main process is killed exits
-    by itself (torch's watchdog). Starting an iteration over a
+    by itself. In a process group, workers that would be forked from this process start from a fork server
+    instead (:func:`worker_server`). Starting an iteration over a
     DataLoader draws its workers' base seed from torch's global generator unless it has a generator of its
     own; it gets one (seeded with ``seed``), so that how often a loader is iterated (persistent workers or
     not, a resumed run) does not shift the random numbers of training.
@@ -104,11 +267,16 @@ def quiet_workers(loader: DataLoader, seed: Optional[int] = None) -> DataLoader:
     changes = {}
     quiet = isinstance(loader.worker_init_fn, partial) and loader.worker_init_fn.func is _ignore_stop_signals
     if loader.num_workers and not quiet:
-        changes['worker_init_fn'] = partial(_ignore_stop_signals, init_fn=loader.worker_init_fn)
+        changes['worker_init_fn'] = partial(_ignore_stop_signals, init_fn=loader.worker_init_fn,
+                                            main_pid=os.getpid())
         global _registered_at_exit
         if not _registered_at_exit:  # after multiprocessing's, so that it runs first
             atexit.register(end_quiet_workers)
             _registered_at_exit = True
+    if _forks_in_process_group(loader):
+        context = worker_server(loader.dataset, loader.collate_fn, changes.get('worker_init_fn', loader.worker_init_fn))
+        if context is not None:
+            changes['multiprocessing_context'] = context
     if loader.generator is None:
         changes['generator'] = torch.Generator().manual_seed(0 if seed is None else seed)
     return rebuild_loader(loader, **changes) if changes else loader

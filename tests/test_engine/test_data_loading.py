@@ -1,6 +1,12 @@
 """DataLoaders for runs that are stopped and resumed: quiet workers, per-sample seeds, untouched global state."""
+import json
+import os
 import random
 import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -92,3 +98,110 @@ def test_loading_in_the_main_process_leaves_trainings_random_numbers_alone():
     assert len(set(loaded[:, 1].tolist())) == 12  # every sample drew
     after = random.getstate(), np.random.get_state()[1], torch.get_rng_state()
     assert before[0] == after[0] and np.array_equal(before[1], after[1]) and torch.equal(before[2], after[2])
+
+
+RANK_WITH_WORKERS = """
+import json, multiprocessing.forkserver, multiprocessing.resource_tracker, os, signal, sys, time
+import torch.distributed as dist
+from torch.utils.data import DataLoader, Dataset
+from se_plugins.engine import quiet_workers
+from se_plugins.engine.data_loading import WORKER_IGNORED_SIGNALS, start_worker_server
+
+
+class Parents(Dataset):
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, index):
+        return [os.getpid(), os.getppid()]
+
+
+def main():
+    if sys.argv[2] == 'early':  # as the tools start it
+        start_worker_server()
+    dist.init_process_group('gloo', init_method='file://' + sys.argv[1], rank=0, world_size=1)
+    received = []
+    for name in WORKER_IGNORED_SIGNALS:
+        signal.signal(getattr(signal, name), lambda number, frame: received.append(signal.Signals(number).name))
+    loader = quiet_workers(DataLoader(Parents(), batch_size=None, num_workers=2, persistent_workers=True))
+    loaded = list(loader)
+    print(json.dumps(dict(start_method=loader.multiprocessing_context.get_start_method(), loaded=loaded,
+                          server=multiprocessing.forkserver._forkserver._forkserver_pid,
+                          tracker=multiprocessing.resource_tracker._resource_tracker._pid)), flush=True)
+    sys.stdin.readline()  # meanwhile the test signals every process of this one's group
+    deadline = time.time() + 10
+    while len(received) < len(WORKER_IGNORED_SIGNALS) and time.time() < deadline:
+        time.sleep(0.01)
+    print(json.dumps(dict(received=received, loaded=list(loader))), flush=True)
+    sys.stdin.readline()  # and then kills it
+
+
+if __name__ == '__main__':
+    main()
+"""
+
+
+def running(pid: int) -> bool:
+    """Whether process ``pid`` exists and has not ended (a zombie has)."""
+    try:
+        with open(f'/proc/{pid}/stat') as stat:
+            return stat.read().rsplit(')', 1)[1].split()[0] != 'Z'
+    except FileNotFoundError:
+        return False
+
+
+def deaf_to(pid: int) -> set:
+    """The signals process ``pid`` blocks or ignores."""
+    status = dict(line.split(':\t', 1) for line in Path(f'/proc/{pid}/status').read_text().splitlines())
+    mask = int(status['SigBlk'], 16) | int(status['SigIgn'], 16)
+    return {number for number in range(1, 64) if mask >> (number - 1) & 1}
+
+
+def next_report(process: subprocess.Popen) -> dict:
+    """The next JSON line ``process`` prints (the fork prints "Could not import OneDL" on import)."""
+    for line in process.stdout:
+        if line.startswith('{'):
+            return json.loads(line)
+    raise AssertionError(f'ended with {process.wait()} before its report')
+
+
+@pytest.mark.parametrize('server', ['early', 'late'])
+def test_workers_of_a_rank_start_from_a_fork_server_that_stop_signals_spare_and_that_ends_with_the_rank(
+        server, tmp_path):
+    """In a process group, a loader's workers are not forked from the rank (whose backend threads can leave a
+    forked child hung for good) but from a fork server, forked from the rank before the group started (the
+    tools) or started when the loader is built; a signal to every process of the job leaves the server and the
+    workers serving and reaches the rank's handlers; when the rank is killed, its workers and the server end."""
+    script = tmp_path / 'rank.py'
+    script.write_text(RANK_WITH_WORKERS)
+    process = subprocess.Popen([sys.executable, str(script), str(tmp_path / 'store'), server], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, text=True, start_new_session=True)
+    first = {}
+    try:
+        first = next_report(process)
+        workers = {pid for pid, _ in first['loaded']}
+        assert first['start_method'] == 'forkserver' and len(workers) == 2
+        assert {parent for _, parent in first['loaded']} == {first['server']} and first['server'] != process.pid
+        started_anew = b'multiprocessing.forkserver' in Path(f"/proc/{first['server']}/cmdline").read_bytes()
+        assert started_anew == (server == 'late')  # a fork of the rank, or a new interpreter
+        for name in WORKER_IGNORED_SIGNALS:
+            os.killpg(process.pid, getattr(signal, name))
+        process.stdin.write('\n')
+        process.stdin.flush()
+        second = next_report(process)
+        assert sorted(second['received']) == sorted(WORKER_IGNORED_SIGNALS)
+        assert second['loaded'] == first['loaded'] and running(first['server'])  # the same workers, still serving
+        assert running(first['tracker'])  # multiprocessing's resource tracker (their queues' semaphores)
+        stop_signals = {getattr(signal, name) for name in WORKER_IGNORED_SIGNALS}
+        assert stop_signals <= deaf_to(first['server']) and stop_signals <= deaf_to(first['tracker'])
+        process.kill()
+        process.wait(timeout=10)
+        deadline = time.time() + 15
+        while any(map(running, workers | {first['server']})) and time.time() < deadline:
+            time.sleep(0.1)
+        assert not [pid for pid in workers | {first['server']} if running(pid)], 'outlived the killed rank'
+    finally:
+        process.kill()
+        for pid in {pid for pid, _ in first.get('loaded', [])} | {first.get('server')} - {None}:
+            if running(pid):
+                os.kill(pid, signal.SIGKILL)

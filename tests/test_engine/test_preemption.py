@@ -105,18 +105,21 @@ def test_signals_to_every_process_with_workers_in_every_phase_then_resume_exactl
 
 
 def test_two_processes_stop_after_the_same_iteration_and_resume_exactly(places, uninterrupted, tmp_path):
-    """SIGTERM to every process of a 2-process run under torchrun: both ranks stop after the same iteration,
-    one checkpoint is written, and the resumed run ends as an uninterrupted one."""
+    """SIGTERM to every process of a 2-process run under torchrun, DataLoader workers included (2 a rank, started
+    anew each epoch from the rank's fork server): both ranks stop after the same iteration, one checkpoint is
+    written, and the resumed run ends as an uninterrupted one without workers."""
     work_dir = tmp_path / 'work'
-    command, env = torchrun_command(train_command(places, work_dir))
+    workers = {'train_dataloader.num_workers': 2}
+    command, env = torchrun_command(train_command(places, work_dir, **workers))
     log = tmp_path / 'out.log'
     process = launch(command, log, env, lambda log: logged_iterations(log) >= 3)  # 2 iterations an epoch
     os.killpg(process.pid, signal.SIGTERM)
     process.wait(timeout=300)
     stopped = re.findall(r'stopped: SIGTERM after iteration (\d+) \(epoch \d, \d of 2\); wrote (\S+);', log.read_text())
     assert len(stopped) == 2 and stopped[0] == stopped[1], log.read_text()[-3000:]  # both ranks, the same place
+    assert 'DataLoader worker' not in log.read_text(), log.read_text()[-3000:]  # none killed, none failed
     assert sorted(p.name for p in work_dir.glob('iter_*.pth')) == [f'iter_{stopped[0][0]}.pth']
-    command, env = torchrun_command(train_command(places, work_dir, '--resume'))
+    command, env = torchrun_command(train_command(places, work_dir, '--resume', **workers))
     resumed = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert_same_weights(uninterrupted['two_processes'], work_dir / 'epoch_3.pth')
