@@ -107,29 +107,20 @@ class Cluster:
     folder: str
     env: dict
 
-    def run(self, *command: str) -> str:
-        result = subprocess.run(command, env=self.env, capture_output=True, text=True, timeout=60)
-        assert result.returncode == 0, (command, result.returncode, result.stdout[-2000:], result.stderr[-2000:])
-        return result.stdout
-
-    def query(self, *command: str) -> str:
-        """A read-only command, tried up to three times: a controller busy with a dozen jobs on 2 cores may
-        time out on one (an `scontrol show job` once exited 1 in the polling loop)."""
-        for _ in range(3):
+    def run(self, *command: str, attempts: int = 1) -> str:
+        """``command``'s output; it must succeed within ``attempts`` tries (a controller busy with a dozen jobs on
+        2 cores may time out on a query: an `scontrol show job` once exited 1 in the polling loop)."""
+        for _ in range(attempts):
             result = subprocess.run(command, env=self.env, capture_output=True, text=True, timeout=60)
             if result.returncode == 0:
                 return result.stdout
             time.sleep(1)
         raise AssertionError((command, result.returncode, result.stdout[-2000:], result.stderr[-2000:]))
 
-    def job(self, job: str) -> dict:
-        text = self.query('scontrol', 'show', 'job', job)
-        return dict(re.findall(r'(\w+)=(\S*)', text))
-
     def jobs(self) -> dict:
         """Every job's fields by job id, from one ``scontrol`` call (one a job took ~0.1 s each on a busy
         machine: a polling round over a dozen jobs was over a second late on its triggers)."""
-        lines = self.query('scontrol', 'show', 'job', '--oneliner').splitlines()
+        lines = self.run('scontrol', 'show', 'job', '--oneliner', attempts=3).splitlines()
         fields = [dict(re.findall(r'(\w+)=(\S*)', line)) for line in lines]
         return {job['JobId']: job for job in fields if 'JobId' in job}
 
@@ -218,7 +209,7 @@ def jobs(cluster, places, module_tmp_path):
         scenario.controller_log = '\n'.join(line for line in controller_log
                                             if re.search(rf'JobId={scenario.job}\b', line))
     return dict(root=root, runs=runs, login=(from_login_node.returncode, (login / 'out.log').read_text()),
-                test=(cluster.job(test_job)['JobState'], (root / 'test.out').read_text()))
+                test=(cluster.jobs()[test_job]['JobState'], (root / 'test.out').read_text()))
 
 
 def job_dir(root, runs: dict, name: str):
@@ -259,7 +250,11 @@ def work_dir_of(jobs: dict, name: str):
 # What each event leaves in the job's output: Slurm's own notice, the training's stop, the batch script's answer.
 EXPECTED = {
     'time limit': [r'CANCELLED AT \S+ DUE TO TIME LIMIT', r'training stopped \(status \d+, TimeLimit\)'],
-    'time limit with sbatch --signal=USR1@1': [r'stopped: SIGUSR1 '],
+    # slurmctld sends the warning at its first timer check after the start (it may send it up to a minute early),
+    # which can come while the tasks still import: it stops the training, or kills the tasks before they handle
+    # it (status 138), and the script requeues either way
+    'time limit with sbatch --signal=USR1@1': [
+        r'stopped: SIGUSR1 |training stopped \(status 138, signal\); requeueing'],
     'scancel --signal=USR1 to the step, mid-epoch': [r'stopped: SIGUSR1 after iteration [12] \(epoch 1, [12] of 2\)'],
     'scancel --signal=USR1 --full during validation': [
         r'slurm_train.sh: SIGUSR1', r'stopped: SIGUSR1 during the validation after iteration 2 \(epoch 1\)',
