@@ -2,7 +2,9 @@
 import datetime
 import gc
 import logging
+import multiprocessing.util
 import os
+import shutil
 import subprocess
 import sys
 
@@ -24,7 +26,8 @@ def end_cpu_distributed(exit_code: int) -> None:
     At teardown, gloo's threads and the tensors they hold are destroyed in no set order, and a rank
     can abort ("terminate called without an active exception", SIGABRT) after a finished run,
     which torchrun reports as a failure. Logs are flushed first; checkpoints are already on disk.
-    Does nothing in other processes, or when the run failed (torchrun stops the others); a
+    multiprocessing's temporary folder is removed, as its exit handler would. Does nothing in other
+    processes, or when the run failed (torchrun stops the others); a
     preempted run (75, 130) stopped after the same iteration on every rank and ends like a finished
     one.
 
@@ -37,6 +40,8 @@ def end_cpu_distributed(exit_code: int) -> None:
     gc.collect()  # the Runner's DDP wrapper and its reducer hold the group
     dist.barrier()  # no rank closes its connections while another may still be talking to it
     dist.destroy_process_group()
+    # multiprocessing's folder (the workers' fork server's socket), which its exit handler would remove
+    shutil.rmtree(multiprocessing.util.get_temp_dir(), ignore_errors=True)
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()

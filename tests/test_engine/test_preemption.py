@@ -108,10 +108,12 @@ def test_two_processes_stop_after_the_same_iteration_and_resume_exactly(places, 
     """SIGTERM to every process of a 2-process run under torchrun, DataLoader workers included (2 a rank, started
     anew each epoch from the rank's fork server): both ranks stop after the same iteration, one checkpoint is
     written, and the resumed run ends as an uninterrupted one without workers."""
-    work_dir = tmp_path / 'work'
+    work_dir, temporary = tmp_path / 'work', tmp_path / 'tmp'
+    temporary.mkdir()
     workers = {'train_dataloader.num_workers': 2}
     command, env = torchrun_command(train_command(places, work_dir, **workers))
     log = tmp_path / 'out.log'
+    env = dict(env, TMPDIR=str(temporary))
     process = launch(command, log, env, lambda log: logged_iterations(log) >= 3)  # 2 iterations an epoch
     os.killpg(process.pid, signal.SIGTERM)
     process.wait(timeout=300)
@@ -120,6 +122,8 @@ def test_two_processes_stop_after_the_same_iteration_and_resume_exactly(places, 
     assert 'DataLoader worker' not in log.read_text(), log.read_text()[-3000:]  # none killed, none failed
     assert sorted(p.name for p in work_dir.glob('iter_*.pth')) == [f'iter_{stopped[0][0]}.pth']
     command, env = torchrun_command(train_command(places, work_dir, '--resume', **workers))
-    resumed = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    resumed = subprocess.run(command, capture_output=True, text=True, env=dict(env, TMPDIR=str(temporary)),
+                             timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert_same_weights(uninterrupted['two_processes'], work_dir / 'epoch_3.pth')
+    assert not list(temporary.glob('pymp-*'))  # multiprocessing's folders (the fork servers' sockets), removed
