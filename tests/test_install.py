@@ -167,7 +167,8 @@ def test_mim_exports_a_user_config_to_onnx_and_the_wheel_trains_with_the_fused_s
 
 def test_mim_trains_on_two_cpu_processes_and_tests(installed, tmp_path):
     """``mim train --launcher pytorch --gpus 2`` runs our tools/train.py under torch.distributed.launch
-    (gloo on this CPU), the config found by its name in the installed package; ``mim test`` evaluates."""
+    (gloo on this CPU, DataLoader workers from each rank's fork server), the config found by its name in the
+    installed package; ``mim test`` evaluates."""
     data_root = make_places365(str(tmp_path / 'data'), num_classes=3, train_per_class=4, val_per_class=2,
                                image_size=64)
     options = ['--cfg-options', 'train_cfg.max_epochs=1', 'train_dataloader.dataset.pipeline.1.scale=56',
@@ -175,12 +176,13 @@ def test_mim_trains_on_two_cpu_processes_and_tests(installed, tmp_path):
     for split in ('train', 'val', 'test'):
         options += [f'{split}_dataloader.dataset.data_root={data_root}', f'{split}_dataloader.batch_size=2',
                     f'{split}_dataloader.num_workers=0', f'{split}_dataloader.persistent_workers=False']
+    train_options = ['train_dataloader.num_workers=2']
     options += ['val_dataloader.dataset.pipeline.1.scale=64', 'val_dataloader.dataset.pipeline.2.crop_size=56',
                 'test_dataloader.dataset.pipeline.1.scale=64', 'test_dataloader.dataset.pipeline.2.crop_size=56']
     work_dir = str(tmp_path / 'work')
     trained = user_run(installed, '-m', 'mim', 'train', DISTRIBUTION, 'se-resnet50_8xb32-scratch_places365.py',
                        '--launcher', 'pytorch', '--gpus', '2', '--port', str(free_port()), '--work-dir', work_dir,
-                       '--no-validate', *options)
+                       '--no-validate', *options, *train_options)
     out = succeeds(trained)
     assert 'Distributed training: True' in out + trained.stderr
     assert osp.isfile(osp.join(work_dir, 'epoch_1.pth'))
