@@ -5,7 +5,7 @@ from mmengine.config import DictAction
 
 import se_plugins  # noqa: F401  (registers the se_plugins scope and the se_plugins:: config package)
 from se_plugins.engine import (end_cpu_distributed, load_config, parse_tool_args, require_checkpoint,
-                               run_leaving_nothing_on_early_failure, setup_cpu_distributed)
+                               run_leaving_nothing_on_early_failure, setup_cpu_distributed, start_worker_server)
 from se_plugins.utils import run_cli
 
 
@@ -26,6 +26,7 @@ def main() -> dict:
     require_checkpoint(args.checkpoint, 'checkpoint')  # before the config is read or a work dir made
     cfg = load_config(args.config, args.work_dir, args.cfg_options, args.launcher, args.data_root, args.ann_file,
                       args.strict_config)
+    start_worker_server(cfg)  # a distributed run's DataLoader workers start from it, before the process group
     setup_cpu_distributed(cfg)  # without CUDA, a torchrun or Slurm run's gloo process group
     cfg.load_from = args.checkpoint
     if args.fuse_conv_bn:

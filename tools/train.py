@@ -7,7 +7,7 @@ from mmengine.config import DictAction
 import se_plugins  # noqa: F401  (registers the se_plugins scope and the se_plugins:: config package)
 from se_plugins.engine import (end_cpu_distributed, listen_for_stop_signals, load_config, parse_tool_args,
                                prepare_training, resolve_resume, run_leaving_nothing_on_early_failure,
-                               setup_cpu_distributed)
+                               setup_cpu_distributed, start_worker_server)
 from se_plugins.utils import InputError, run_cli
 
 
@@ -32,6 +32,7 @@ def main() -> None:
     listen_for_stop_signals()  # SIGTERM, SIGUSR1, Ctrl-C from now on: stop cleanly (see PreemptionHook)
     cfg = load_config(args.config, args.work_dir, args.cfg_options, args.launcher, args.data_root, args.ann_file,
                       args.strict_config)
+    start_worker_server(cfg)  # a distributed run's DataLoader workers start from it, before the process group
     setup_cpu_distributed(cfg)  # without CUDA, a torchrun or Slurm run's gloo process group
     if args.amp:
         if not torch.cuda.is_available():

@@ -3,7 +3,8 @@ from .checkpoint import (AtomicCheckpointHook, ResumeError, capture_rng, checkpo
                          save_checkpoint_atomically)
 from .command_line import load_config, parse_tool_args
 from .config_checks import check_config
-from .data_loading import KeyedBatchSampler, SampleSeeded, quiet_workers, rebuild_loader, sample_seeded
+from .data_loading import (KeyedBatchSampler, SampleSeeded, quiet_workers, rebuild_loader, sample_seeded,
+                           start_worker_server)
 from .distributed import end_cpu_distributed, setup_cpu_distributed, slurm_to_torch_environment
 from .hooks import BadImagesHook, DistributedWeightCheckHook, FiniteLossHook, FuseConvBNHook, tensor_digest
 from .preemption import (STOP_SIGNALS, EpochBasedTrainLoop, IterBasedTrainLoop, PreemptionHook, StopSignals,
@@ -18,5 +19,5 @@ __all__ = [
     'quiet_workers', 'rebuild_loader', 'sample_seeded', 'slurm_to_torch_environment',
     'BadImagesHook', 'DistributedWeightCheckHook', 'FiniteLossHook', 'FuseConvBNHook', 'tensor_digest',
     'check_config', 'end_cpu_distributed', 'SERunner', 'load_config', 'parse_tool_args',
-    'run_leaving_nothing_on_early_failure', 'setup_cpu_distributed'
+    'run_leaving_nothing_on_early_failure', 'setup_cpu_distributed', 'start_worker_server'
 ]

@@ -38,12 +38,14 @@ from typing import Callable, Iterator, List, Optional, Tuple, TypeVar
 import numpy as np
 import torch
 import torch.distributed as dist
+from mmengine.config import Config
 from mmengine.logging import print_log
 from torch.utils.data import DataLoader, Dataset, get_worker_info
 
 # What schedulers and users send to stop a job (Slurm: TERM at a time limit or preemption, USR1/USR2 as a
 # warning; HUP when a terminal closes; INT for Ctrl-C).
 WORKER_IGNORED_SIGNALS = ('SIGTERM', 'SIGUSR1', 'SIGUSR2', 'SIGINT', 'SIGHUP')
+_WORKER_IGNORED_NUMBERS = tuple(getattr(signal, name) for name in WORKER_IGNORED_SIGNALS)
 
 T = TypeVar('T')
 SampleKey = Tuple[int, int, int]  # (epoch, batch number, place in the batch)
@@ -100,10 +102,9 @@ def _ignore_stop_signals(worker_id: int, init_fn: Optional[Callable[[int], None]
     ends a worker whose parent has gone, watches the server, so a thread of its own ends it when ``main_pid``,
     the process that iterates the loader, has ended (killed, say), and with the last worker the server ends.
     """
-    stop_signals = [getattr(signal, name) for name in WORKER_IGNORED_SIGNALS]
-    for number in stop_signals:
+    for number in _WORKER_IGNORED_NUMBERS:
         signal.signal(number, signal.SIG_IGN)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, stop_signals)  # blocked in a fork server's workers
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _WORKER_IGNORED_NUMBERS)  # blocked in a fork server's workers
     if main_pid is not None and os.getppid() != main_pid:
         threading.Thread(target=_exit_when_ended, args=(main_pid, ), name='main-process-watch', daemon=True).start()
     if init_fn is not None:
@@ -116,12 +117,11 @@ def _started_deaf(start: Callable[[], T]) -> T:
     it under the processes that use it; the signals this process receives meanwhile are delivered afterwards.
     multiprocessing's resource tracker is started first, in the same way (it ignores SIGINT and SIGTERM itself,
     and unblocks them in the caller's thread)."""
-    stop_signals = [getattr(signal, name) for name in WORKER_IGNORED_SIGNALS]
-    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _WORKER_IGNORED_NUMBERS)
     caller = os.getpid()
     try:
         multiprocessing.resource_tracker.ensure_running()
-        signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
+        signal.pthread_sigmask(signal.SIG_BLOCK, _WORKER_IGNORED_NUMBERS)
         return start()
     finally:
         if os.getpid() == caller:  # not in a child that ``start`` forked
@@ -184,7 +184,7 @@ def worker_server(*sent: object) -> Optional[BaseContext]:
     return multiprocessing.get_context('forkserver')
 
 
-def start_worker_server() -> None:
+def start_worker_server(cfg: Optional[Config] = None) -> None:
     """Start the fork server of this process's DataLoader workers (:func:`worker_server`) as a fork of this
     process, before it joins a process group.
 
@@ -193,9 +193,17 @@ def start_worker_server() -> None:
     seconds, and on a machine busy with several jobs long enough for a job's stop signal, which a run honours
     after its first batch, to meet the scheduler's kill first (Slurm's KillWait). The server gets the stop
     signals blocked and leaves without running this process's exit handlers. Does nothing if a server runs.
-    Call it from the main thread, before the process group starts (the tools do, in
+    Call it from the main thread, before the process group starts (tools/train.py and test.py do, before
     :func:`~se_plugins.engine.distributed.setup_cpu_distributed`).
+
+    Args:
+        cfg: The run's config: the server is started only for a distributed run (``launcher`` other than
+            ``none``) whose workers would be forked (``env_cfg.mp_cfg.mp_start_method``, mmengine's, unset or
+            ``fork``). ``None``: start it.
     """
+    if cfg is not None and (cfg.get('launcher', 'none') == 'none' or (
+            cfg.get('env_cfg') or {}).get('mp_cfg', {}).get('mp_start_method', 'fork') != 'fork'):
+        return
     server = multiprocessing.forkserver._forkserver
     if server._forkserver_pid is not None:
         return

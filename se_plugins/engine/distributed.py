@@ -14,7 +14,7 @@ from mmengine.config import Config
 
 from se_plugins.utils import InputError
 
-from .data_loading import end_quiet_workers, start_worker_server
+from .data_loading import end_quiet_workers
 
 _started_gloo = False
 
@@ -68,8 +68,7 @@ def slurm_to_torch_environment() -> None:
 
 
 def setup_cpu_distributed(cfg: Config) -> None:
-    """Start a distributed run's DataLoader worker server; without CUDA, start torch.distributed with gloo
-    and wrap the model in DDP on the CPU.
+    """Without CUDA, start torch.distributed with gloo and wrap the model in DDP on the CPU.
 
     mmengine's ``pytorch`` and ``slurm`` launchers call ``torch.cuda.set_device`` and give DDP
     ``device_ids``, which fails on a CPU-only machine. Here the process group is initialised with gloo
@@ -78,12 +77,10 @@ def setup_cpu_distributed(cfg: Config) -> None:
     derives on GPUs), before the Runner starts (the Runner then skips its own initialisation), and DDP
     gets no ``device_ids``. With CUDA, nothing else changes.
 
-    First, whatever the device, a distributed run's DataLoader workers get their fork server
-    (:func:`~se_plugins.engine.data_loading.start_worker_server`), unless the config's
-    ``env_cfg.mp_cfg.mp_start_method`` is not ``fork``.
+    Start the DataLoader workers' fork server first
+    (:func:`~se_plugins.engine.data_loading.start_worker_server`): afterwards this process has the process
+    group's threads.
     """
-    if cfg.launcher != 'none' and cfg.get('env_cfg', {}).get('mp_cfg', {}).get('mp_start_method', 'fork') == 'fork':
-        start_worker_server()  # before any thread of the process group exists, whatever the device
     if torch.cuda.is_available():
         return
     if cfg.get('env_cfg', {}).get('dist_cfg'):

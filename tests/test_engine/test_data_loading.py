@@ -1,5 +1,6 @@
 """DataLoaders for runs that are stopped and resumed: quiet workers, per-sample seeds, untouched global state."""
 import json
+import multiprocessing.forkserver
 import os
 import random
 import signal
@@ -11,9 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from mmengine.config import Config
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
-from se_plugins.engine import quiet_workers, rebuild_loader, sample_seeded
+from se_plugins.engine import quiet_workers, rebuild_loader, sample_seeded, start_worker_server
 from se_plugins.engine.data_loading import WORKER_IGNORED_SIGNALS
 
 INITIALISED = []  # in a worker: the worker ids its loader's own worker_init_fn saw
@@ -103,9 +105,10 @@ def test_loading_in_the_main_process_leaves_trainings_random_numbers_alone():
 RANK_WITH_WORKERS = """
 import json, multiprocessing.forkserver, multiprocessing.resource_tracker, os, signal, sys, time
 import torch.distributed as dist
+from mmengine.config import Config
 from torch.utils.data import DataLoader, Dataset
-from se_plugins.engine import quiet_workers
-from se_plugins.engine.data_loading import WORKER_IGNORED_SIGNALS, start_worker_server
+from se_plugins.engine import quiet_workers, start_worker_server
+from se_plugins.engine.data_loading import WORKER_IGNORED_SIGNALS
 
 
 class Parents(Dataset):
@@ -118,7 +121,7 @@ class Parents(Dataset):
 
 def main():
     if sys.argv[2] == 'early':  # as the tools start it
-        start_worker_server()
+        start_worker_server(Config(dict(launcher='pytorch', env_cfg=dict(mp_cfg=dict(mp_start_method='fork')))))
     dist.init_process_group('gloo', init_method='file://' + sys.argv[1], rank=0, world_size=1)
     received = []
     for name in WORKER_IGNORED_SIGNALS:
@@ -205,3 +208,10 @@ def test_workers_of_a_rank_start_from_a_fork_server_that_stop_signals_spare_and_
         for pid in {pid for pid, _ in first.get('loaded', [])} | {first.get('server')} - {None}:
             if running(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.parametrize('settings', [dict(launcher='none'), dict(launcher='pytorch', env_cfg=dict(
+    mp_cfg=dict(mp_start_method='spawn')))], ids=['one process', 'spawned workers'])
+def test_the_tools_start_no_worker_server_for_a_run_that_does_not_fork_workers_in_a_process_group(settings):
+    start_worker_server(Config(settings))
+    assert multiprocessing.forkserver._forkserver._forkserver_pid is None
