@@ -17,17 +17,18 @@ pytestmark = pytest.mark.slow
 DEMO_CONFIG = osp.join(REPO, 'configs', 'faster_rcnn', 'faster-rcnn_se-r50_fpn_cpu-demo_shapes.py')
 
 # A detector that has learned nothing scores about 0 on this set (objects of 3 classes at random
-# places and sizes); COCO mAP@[.5:.95] >= 0.3 needs the right class and a box with IoU well above
-# 0.5 for many objects. The test runs the demo on half its images for 4 of its 6 epochs (3.5 min
-# instead of 10): that reached 0.45 (mAP@0.5 0.91) here, the whole demo 0.68-0.71; the margin absorbs
-# run-to-run differences of CPU training.
-MIN_BBOX_MAP = 0.3
+# places and sizes: 0.001 for its config trained with lr 0); COCO mAP@[.5:.95] >= 0.1 needs the right
+# class and a box with IoU above 0.5 for many objects. The test runs the demo on a quarter of its
+# images for 4 of its 6 epochs (1.2 min on one thread instead of 10): three runs reached 0.193,
+# 0.194 and 0.225 (mAP@0.5 0.49-0.51) here, on 64 images 0.45, the whole demo 0.68-0.71; the margin
+# absorbs run-to-run differences of CPU training.
+MIN_BBOX_MAP = 0.1
 
 
 @pytest.mark.first
 def test_demo_trains_evaluates_and_draws(tmp_path):
     result = subprocess.run([sys.executable, osp.join(REPO, 'tools', 'misc', 'demo.py'), '--work-dir', str(tmp_path),
-                             '--num-train', '64', '--epochs', '4'], capture_output=True, text=True, timeout=1500)
+                             '--num-train', '32', '--epochs', '4'], capture_output=True, text=True, timeout=1500)
     assert result.returncode == 0, result.stderr[-3000:]
     with open(tmp_path / 'demo_result.json') as f:
         summary = json.load(f)
@@ -74,10 +75,11 @@ def test_demo_refuses_a_schedule_that_is_not_a_positive_number(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-# mmdet's RegNetX-400MF with SE plugins, trained from scratch on half as many generated shapes as the demo
-# (64 images, 6 epochs, ~2.5 min): it reached 0.45 here; a detector that has learned nothing scores about 0.
+# mmdet's RegNetX-400MF with SE plugins, trained from scratch on a quarter of the demo's generated shapes
+# (32 images, 6 epochs, ~1 min): three runs reached 0.223, 0.223 and 0.229 here (on 64 images 0.45); a
+# detector that has learned nothing scores about 0.
 PLUGIN_DEMO = osp.join(REPO, 'configs', 'se_plugin', 'faster-rcnn_regnetx-400MF-se_fpn_cpu-demo_shapes.py')
-MIN_PLUGIN_BBOX_MAP = 0.25
+MIN_PLUGIN_BBOX_MAP = 0.1
 
 
 class TestTheSEPluginDemo:
@@ -86,7 +88,7 @@ class TestTheSEPluginDemo:
     @pytest.mark.first
     def test_the_se_plugin_demo_config_trains_and_evaluates(self, tmp_path, run_tool):
         """SE as an mmcv plugin in mmdet's RegNet learns to detect: tools/train.py, then tools/test.py."""
-        data_root = make_coco_detection(str(tmp_path / 'shapes'), num_train=64, num_val=32, image_size=128)
+        data_root = make_coco_detection(str(tmp_path / 'shapes'), num_train=32, num_val=32, image_size=128)
         work_dir = str(tmp_path / 'work')
         run_tool('train.py', PLUGIN_DEMO, '--work-dir', work_dir, '--data-root', data_root, '--no-validate')
         checkpoint = osp.join(work_dir, 'epoch_6.pth')
