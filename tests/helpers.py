@@ -7,6 +7,7 @@ import glob
 import os
 import os.path as osp
 import re
+import runpy
 import socket
 import sys
 from typing import List, Optional, Tuple
@@ -161,3 +162,18 @@ def logged_iterations(log_file) -> int:
     """Training iterations the run has logged so far (one log line per iteration)."""
     text = log_file.read_text() if log_file.exists() else ''
     return len(re.findall(r'(Epoch|Iter)\(train\) +\[', text))
+
+
+def run_command_line(tool: str, *args: str) -> int:
+    """Run ``tools/<tool>`` in this process as ``python tools/<tool> *args`` runs it (its ``__main__`` block:
+    argument parsing, and ``run_cli``'s one ``error:`` line on stderr for bad input); return its exit
+    status. For a tool's process itself (exit status, its whole stderr), tests start it with subprocess."""
+    path = osp.join(REPO, 'tools', tool)
+    argv, sys.argv = sys.argv, [path, *args]
+    try:
+        runpy.run_path(path, run_name='__main__')
+    except SystemExit as exit_:
+        return exit_.code
+    finally:
+        sys.argv = argv
+    return 0

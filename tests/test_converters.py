@@ -1,7 +1,6 @@
 """Converted weights give the peer's logits: timm, Cadene's pretrainedmodels, mmpretrain."""
 import os
 import re
-import runpy
 import subprocess
 import sys
 
@@ -17,7 +16,7 @@ from se_plugins.building import build_classifier
 from se_plugins.converters import PLAIN_PEERS, SOURCE_ARCHS, ConversionError, convert_state_dict, load_state_dict
 from se_plugins.registry import MODELS
 
-from helpers import REPO
+from helpers import REPO, run_command_line
 
 TOOL = os.path.join(REPO, 'tools', 'model_converters', 'se_convert.py')
 
@@ -53,21 +52,13 @@ def build_peer(source: str, arch: str) -> nn.Module:
     return build_classifier(backbone, 1000, 2048)
 
 
+def convert(*args: str) -> int:
+    """The converter's command line, run in this process (its argument parsing and exit status)."""
+    return run_command_line('model_converters/se_convert.py', *args)
+
+
 def peer_logits(source: str, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return model(x, mode='tensor') if source == 'mmpretrain' else model(x)
-
-
-def run_cli(*args: str) -> int:
-    """Run the converter's command line in this process (its argument parsing and exit code)."""
-    argv = sys.argv
-    sys.argv = [TOOL, *args]
-    try:
-        runpy.run_path(TOOL, run_name='__main__')
-    except SystemExit as exit_:
-        return exit_.code
-    finally:
-        sys.argv = argv
-    return 0
 
 
 CASES = [(source, arch) for source in ('timm', 'pretrainedmodels', 'mmpretrain')
@@ -91,7 +82,7 @@ def test_converted_weights_give_the_peers_logits(source, arch, tmp_path):
     else:
         torch.save(peer.state_dict(), src)
 
-    assert run_cli(str(src), str(dst), '--from', source) == 0  # the architecture inferred
+    assert convert(str(src), str(dst), '--from', source) == 0  # the architecture inferred
     checkpoint = torch.load(dst, weights_only=True)
     meta = checkpoint['meta']
     assert meta['arch'] == arch and meta['source'] == source
@@ -127,7 +118,7 @@ def test_a_plain_peers_weights_load_into_its_se_network(source, arch, tmp_path):
     peer = randomize(build_plain_peer(source, arch), size)
     src, dst = tmp_path / 'peer.pth', tmp_path / 'converted.pth'
     torch.save(peer.state_dict(), src)
-    assert run_cli(str(src), str(dst), '--from', source, '--arch', arch) == 0
+    assert convert(str(src), str(dst), '--from', source, '--arch', arch) == 0
     checkpoint = torch.load(dst, weights_only=True)
     meta, state_dict = checkpoint['meta'], checkpoint['state_dict']
     backbone_cfg = meta['backbone_cfg']
@@ -200,7 +191,7 @@ def test_mmdet_loads_the_converted_backbone_with_a_prefix(tmp_path):
     src, dst = tmp_path / 'timm.pth', tmp_path / 'converted.pth'
     peer = timm.create_model('seresnet50')
     torch.save(peer.state_dict(), src)
-    assert run_cli(str(src), str(dst), '--from', 'timm') == 0
+    assert convert(str(src), str(dst), '--from', 'timm') == 0
     backbone = MMDET_MODELS.build(dict(type='se_plugins.SEResNet', depth=50, out_indices=(0, 1, 2, 3),
                                        init_cfg=dict(type='Pretrained', checkpoint=str(dst),
                                                      prefix='backbone.')))
@@ -243,8 +234,8 @@ def test_unreadable_or_missing_source_file_names_it(tmp_path):
     torch.save(timm.create_model('seresnet18').state_dict(), truncated)
     truncated.write_bytes(truncated.read_bytes()[:1000])
     dst = tmp_path / 'out.pth'
-    assert run_cli(str(truncated), str(dst), '--from', 'timm') == 1
-    assert run_cli(str(tmp_path / 'missing.pth'), str(dst), '--from', 'timm') == 1
+    assert convert(str(truncated), str(dst), '--from', 'timm') == 1
+    assert convert(str(tmp_path / 'missing.pth'), str(dst), '--from', 'timm') == 1
     assert not dst.exists()
     with pytest.raises(ConversionError, match='truncated.pth: not a readable PyTorch checkpoint'):
         load_state_dict(str(truncated))

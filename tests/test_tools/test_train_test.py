@@ -16,7 +16,7 @@ from mmengine.config import Config
 import se_plugins
 from se_plugins.datasets import make_coco_detection, make_imagenet, make_places365
 
-from helpers import REPO, assert_same_weights, free_port, torchrun_command, train_command
+from helpers import REPO, assert_same_weights, free_port, run_command_line, torchrun_command, train_command
 
 pytestmark = pytest.mark.slow
 SPLITS = ('train', 'val', 'test')
@@ -237,15 +237,18 @@ def test_two_processes_equal_one_process_with_the_same_global_batch(tmp_path, ru
 
 @pytest.mark.parametrize('checkpoint, problem', [('nope/epoch_9.pth', 'no such file'),
                                                  ('truncated.pth', 'not a complete PyTorch checkpoint')])
-def test_testing_a_checkpoint_that_cannot_be_loaded_is_one_line_and_writes_nothing(checkpoint, problem, tmp_path):
+def test_testing_a_checkpoint_that_cannot_be_loaded_is_one_line_and_writes_nothing(checkpoint, problem, tmp_path,
+                                                                                   monkeypatch, capfd):
     (tmp_path / 'truncated.pth').write_bytes(b'PK\x03\x04 half a checkpoint')
     work_dir = tmp_path / 'work'
-    result = subprocess.run(
-        [sys.executable, osp.join(REPO, 'tools', 'test.py'), osp.join(REPO, 'configs', 'faster_rcnn_se_r50_coco.py'),
-         checkpoint, '--work-dir', str(work_dir)], capture_output=True, text=True, cwd=tmp_path, timeout=300)
-    assert result.returncode == 1
-    assert result.stderr.strip().splitlines()[-1].startswith(f'error: checkpoint {checkpoint}: {problem}')
-    assert 'Traceback' not in result.stderr and not work_dir.exists()
+    monkeypatch.chdir(tmp_path)
+    capfd.readouterr()
+    status = run_command_line('test.py', osp.join(REPO, 'configs', 'faster_rcnn_se_r50_coco.py'), checkpoint,
+                              '--work-dir', str(work_dir))
+    stderr = capfd.readouterr().err
+    assert status == 1
+    assert stderr.strip().splitlines()[-1].startswith(f'error: checkpoint {checkpoint}: {problem}')
+    assert 'Traceback' not in stderr and not work_dir.exists()
 
 
 PLACES = osp.join(REPO, 'configs', 'places365', 'se-resnet50_8xb32-scratch_places365.py')
@@ -263,9 +266,12 @@ def places_root(module_tmp_path):
                                      'no pretrained weights', 'malformed list line', 'ann-file without data-root',
                                      'unknown plugin position', 'misspelt package _base_', 'misspelt path _base_',
                                      'syntax error', 'fewer classes in the head than class folders'])
-def test_a_users_mistake_is_one_line_naming_what_to_fix_and_leaves_nothing(mistake, coco_root, places_root, tmp_path):
+def test_a_users_mistake_is_one_line_naming_what_to_fix_and_leaves_nothing(mistake, coco_root, places_root, tmp_path,
+                                                                           monkeypatch, capfd):
+    """tools/train.py's command line, run in this process (the tool as a process: the test above)."""
     project = tmp_path / 'my_project'  # the user's folder, outside the repository
     project.mkdir()
+    monkeypatch.chdir(project)
     config, args, expected = PLACES, [], None
     if mistake == 'misspelt backbone argument':
         args = ['--data-root', places_root, '--cfg-options', 'model.backbone.se_ratoi=4']
@@ -340,11 +346,11 @@ def test_a_users_mistake_is_one_line_naming_what_to_fix_and_leaves_nothing(mista
     else:
         args, expected = ['--ann-file', 'val.json'], 'error: --ann-file goes with --data-root'
     before = sorted(p.name for p in project.iterdir())
-    result = subprocess.run([sys.executable, osp.join(REPO, 'tools', 'train.py'), str(config), *args],
-                            cwd=project, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 1, result.stderr[-3000:]
-    assert result.stderr.strip().splitlines()[-1] == expected
-    assert 'Traceback' not in result.stderr
+    capfd.readouterr()
+    status, stderr = run_command_line('train.py', str(config), *args), capfd.readouterr().err
+    assert status == 1, stderr[-3000:]
+    assert stderr.strip().splitlines()[-1] == expected
+    assert 'Traceback' not in stderr
     assert sorted(p.name for p in project.iterdir()) == before  # no work_dirs/, nothing else
 
 
