@@ -77,9 +77,8 @@ def setup_cpu_distributed(cfg: Config) -> None:
     derives on GPUs), before the Runner starts (the Runner then skips its own initialisation), and DDP
     gets no ``device_ids``. With CUDA, nothing else changes.
 
-    Start the DataLoader workers' fork server first
-    (:func:`~se_plugins.engine.data_loading.start_worker_server`): afterwards this process has the process
-    group's threads.
+    Call :func:`~se_plugins.engine.data_loading.start_worker_server` before it, as the tools do: afterwards
+    this process has the process group's threads, which make forking DataLoader workers from it unsafe.
     """
     if torch.cuda.is_available():
         return

@@ -252,9 +252,10 @@ EXPECTED = {
     'time limit': [r'CANCELLED AT \S+ DUE TO TIME LIMIT', r'training stopped \(status \d+, TimeLimit\)'],
     # slurmctld sends the warning at its first timer check after the start (it may send it up to a minute early),
     # which can come while the tasks still import: it stops the training, or kills the tasks before they handle
-    # it (status 138), and the script requeues either way
+    # it (status 138), and the script requeues either way, naming the signal or, when the time limit's TERM
+    # came before srun had ended the step (a CI run of 2026-12-07), the time limit
     'time limit with sbatch --signal=USR1@1': [
-        r'stopped: SIGUSR1 |training stopped \(status 138, signal\); requeueing'],
+        r'stopped: SIGUSR1 |training stopped \(status 138, (signal|TimeLimit)\); requeueing'],
     'scancel --signal=USR1 to the step, mid-epoch': [r'stopped: SIGUSR1 after iteration [12] \(epoch 1, [12] of 2\)'],
     'scancel --signal=USR1 --full during validation': [
         r'slurm_train.sh: SIGUSR1', r'stopped: SIGUSR1 during the validation after iteration 2 \(epoch 1\)',
