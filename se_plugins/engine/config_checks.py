@@ -469,7 +469,7 @@ def _plugin_problem(backbone: dict, scope: str) -> Optional[str]:
             return (f"{where}.position: {plugin['position']!r} is not a plugin position; choose one of "
                     f'{list(PLUGIN_POSITIONS)}')
         stages = plugin.get('stages')
-        if stages is not None and len(stages) != num_stages:
+        if stages is not None and isinstance(num_stages, int) and len(stages) != num_stages:  # else: its own check
             return f'{where}.stages: one bool per stage ({num_stages}), got {tuple(stages)}'
         problem = _check_built(f'{where}.cfg', plugin['cfg'], MODELS, scope, given=('in_channels', ))
         if problem:
@@ -510,12 +510,73 @@ def _loader_problem(key: str, loader: dict) -> Optional[str]:
     return None
 
 
+# mmcv's batched_nms looks ``nms.type`` up by name in mmcv.ops.nms and passes the rest of the dict to it (once it
+# has taken class_agnostic and split_thr); mmdet's RoI extractors take ``roi_layer.type`` from mmcv.ops and give
+# it spatial_scale. No registry builds either, and a detector meets its test-time NMS only when it first
+# evaluates, after an epoch of training: so they are checked by name here.
+NMS_OPS = ('nms', 'soft_nms', 'nms_rotated', 'nms_quadri')
+NMS_GIVEN = ('boxes', 'scores', 'class_agnostic', 'split_thr')
+
+
+def _mmcv_ops_configs(key: str, value) -> Iterator[Tuple[str, str, dict]]:
+    """Every ``nms`` and ``roi_layer`` dict in ``value``, as ``(key, which, config)``."""
+    if isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            yield from _mmcv_ops_configs(f'{key}[{index}]', item)
+    elif isinstance(value, dict):
+        for name, child in value.items():
+            if name in ('nms', 'roi_layer') and isinstance(child, dict):
+                yield f'{key}.{name}', name, child
+            else:
+                yield from _mmcv_ops_configs(f'{key}.{name}', child)
+
+
+def _mmcv_op_problem(key: str, which: str, config: dict) -> Optional[str]:
+    """What is wrong with an ``nms`` or ``roi_layer`` config: a type mmcv does not have (with the closest one
+    it has), or an argument its function or class does not take or needs."""
+    import sys
+
+    import mmcv.ops
+    type_name = config.get('type', 'nms' if which == 'nms' else None)
+    if not isinstance(type_name, str):
+        return None  # a function or class given itself
+    if which == 'nms':
+        module, known, given = sys.modules['mmcv.ops.nms'], NMS_OPS, NMS_GIVEN
+    else:
+        module, given = mmcv.ops, ('spatial_scale', )
+        known = tuple(name for name, op in vars(mmcv.ops).items()
+                      if isinstance(op, type) and issubclass(op, torch.nn.Module) and name.startswith('RoI'))
+    if type_name not in known or not hasattr(module, type_name):
+        close = difflib.get_close_matches(type_name, known, n=1, cutoff=0.6)
+        hint = f"did you mean '{close[0]}'?" if close else f'choose one of {sorted(known)}'
+        return f"{key}.type: '{type_name}' is not one of mmcv's {'NMS' if which == 'nms' else 'RoI'} ops; {hint}"
+    op = getattr(module, type_name)
+    if isinstance(op, type):
+        return _argument_problem(key, op, config, _parameters(op) or {}, given)
+    parameters = {name: parameter for name, parameter in inspect.signature(op).parameters.items()
+                  if name not in given}
+    for name, value in config.items():
+        if name == 'type' or name in given:
+            continue
+        if name not in parameters:
+            close = difflib.get_close_matches(name, sorted(parameters), n=1, cutoff=0.6)
+            hint = f"did you mean '{close[0]}'?" if close else f'its arguments are {sorted(parameters)}'
+            return f"{key}: {type_name} has no argument '{name}'; {hint}"
+        problem = number_problem(name, value, parameters[name].default, parameters[name].annotation)
+        if problem:
+            return f'{key}.{name} {problem}'
+    missing = [name for name, parameter in parameters.items() if parameter.default is parameter.empty
+               and name not in config]
+    return f"{key}: {type_name} needs the argument '{missing[0]}', which is missing" if missing else None
+
+
 def check_arguments(cfg: Config, splits: Sequence[str]) -> None:
     """Check, before anything is built, the arguments of every part a tool builds from the config by name
     (:func:`built_parts`, and the dataloaders): an argument its class does not take (with the closest name
-    it does), a required one missing, a number out of range or a string where a number belongs; and the
-    backbone's plugins (their positions, stages and arguments, and a dry build of the backbone). One
-    :class:`InputError` names the first problem with its config key:
+    it does), a required one missing, a number out of range or a string where a number belongs; the mmcv ops a
+    detector names (``nms``, ``roi_layer``: :func:`_mmcv_op_problem`); and the backbone's plugins (their
+    positions, stages and arguments, and a dry build of the backbone). One :class:`InputError` names the
+    first problem with its config key:
     ``model.backbone: SEResNet has no argument 'se_ratoi'; did you mean 'se_ratio'?``,
     ``train_dataloader.batch_size must be at least 1, got 0``.
 
@@ -541,6 +602,10 @@ def check_arguments(cfg: Config, splits: Sequence[str]) -> None:
     for key, config, registry, default, given in built_parts(cfg, splits):
         problem = _check_built(key, config, registry, scope, default, given) or _dry_build_problem(
             key, config, registry, scope)
+        if problem:
+            raise InputError(problem)
+    for key, which, config in _mmcv_ops_configs('model', cfg.get('model')):
+        problem = _mmcv_op_problem(key, which, config)
         if problem:
             raise InputError(problem)
     if plugins:

@@ -135,10 +135,24 @@ def test_an_argument_nothing_takes_is_named_with_its_key_and_the_closest_name(co
     (COCO, {'model.backbone.depth': '50'}, "model.backbone.depth must be an integer, got '50'"),
     (COCO, {'model.data_preprocessor.std': None},
      'model.data_preprocessor: DetDataPreprocessor: mean and std should be both None or tuple'),
+    # mmcv's ops, which no registry builds (a test-time NMS is otherwise first met after an epoch of training)
+    (COCO, {'model.test_cfg.rcnn.nms.type': 'nsm'},
+     "model.test_cfg.rcnn.nms.type: 'nsm' is not one of mmcv's NMS ops; did you mean 'nms'?"),
+    (COCO, {'model.test_cfg.rpn.nms.iou_thr': 0.7},
+     "model.test_cfg.rpn.nms: nms has no argument 'iou_thr'; did you mean 'iou_threshold'?"),
+    (COCO, {'model.train_cfg.rpn_proposal.nms.iou_threshold': None},
+     "model.train_cfg.rpn_proposal.nms: nms needs the argument 'iou_threshold', which is missing"),
+    (COCO, {'model.roi_head.bbox_roi_extractor.roi_layer.type': 'RoiAlign'},
+     "model.roi_head.bbox_roi_extractor.roi_layer.type: 'RoiAlign' is not one of mmcv's RoI ops; did you mean "
+     "'RoIAlign'?"),
+    (COCO, {'model.roi_head.bbox_roi_extractor.roi_layer.sampling': 0},
+     "model.roi_head.bbox_roi_extractor.roi_layer: RoIAlign has no argument 'sampling'; did you mean "
+     "'sampling_ratio'?"),
 ])
 def test_what_a_run_needs_beyond_each_signature_is_named(config, change, message):
     """Beyond each part's signature: a type its scope does not have, what the Runner needs of a dataloader,
-    a required argument given to the builder and not the class, what a constructor asserts."""
+    a required argument given to the builder and not the class, what a constructor asserts, the mmcv ops a
+    detector names."""
     cfg = Config.fromfile(config)
     prepare_training(cfg)
     for key, value in change.items():

@@ -265,7 +265,8 @@ def places_root(module_tmp_path):
                                      'misspelt ImageNet data_root', 'misspelt top-level key',
                                      'no pretrained weights', 'malformed list line', 'ann-file without data-root',
                                      'unknown plugin position', 'misspelt package _base_', 'misspelt path _base_',
-                                     'syntax error', 'fewer classes in the head than class folders'])
+                                     'syntax error', 'fewer classes in the head than class folders',
+                                     'misspelt NMS type'])
 def test_a_users_mistake_is_one_line_naming_what_to_fix_and_leaves_nothing(mistake, coco_root, places_root, tmp_path,
                                                                            monkeypatch, capfd):
     """tools/train.py's command line, run in this process (the tool as a process: the test above)."""
@@ -301,6 +302,11 @@ def test_a_users_mistake_is_one_line_naming_what_to_fix_and_leaves_nothing(mista
         args = ['--data-root', str(broken)]
         expected = (f'error: {broken}/places365_val.txt:3: expected "<image path> <label>", '
                     "got 'Places365_val_00000009.jpg 1 extra'")
+    elif mistake == 'misspelt NMS type':  # met by mmcv at the first evaluation, after an epoch of training
+        config = osp.join(REPO, 'configs', 'faster_rcnn_se_r50_coco.py')
+        args = ['--data-root', coco_root, '--cfg-options', 'model.backbone.init_cfg=None',
+                'model.test_cfg.rcnn.nms.type=nsm']
+        expected = "error: model.test_cfg.rcnn.nms.type: 'nsm' is not one of mmcv's NMS ops; did you mean 'nms'?"
     elif mistake == 'unknown plugin position':
         config = project / 'my_plugin_detector.py'
         config.write_text(f"_base_ = {osp.join(REPO, 'configs', 'se_plugin', 'faster-rcnn_r50-se_fpn_1x_coco.py')!r}\n"
