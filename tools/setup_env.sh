@@ -245,6 +245,10 @@ for device in devices:
                        (1, 1), 1.0, 2, 'avg', False)
     assert keep.tolist() == [0] and pooled.item() == 1.0, (keep, pooled)
     print(f'[setup] mmcv nms and roi_align run on {device}')
+# yapf (mmengine prints configs with it) writes its grammar cache at its first import in an environment newer
+# than the cache, renaming the file before it is flushed (yapf 0.43): the ranks of a job that start together
+# there could read it half-written and die (EOFError, seen in a Slurm test). Written here, once.
+import yapf  # noqa: E402,F401
 EOF
 ACTIVATE="$VENV/bin/activate"
 [ "$VENV" = "$REPO/.venv" ] && ACTIVATE=".venv/bin/activate"

@@ -6,8 +6,9 @@ import glob
 import inspect
 import os
 import os.path as osp
+import sys
 import textwrap
-from typing import Dict, Iterator, List, Optional, Sequence, Set, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 import torch
 from mmengine.config import Config
@@ -240,12 +241,12 @@ def accepted_arguments(cls: type) -> Optional[Set[str]]:
     return None if parameters is None else set(parameters)
 
 
-def _argument_problem(key: str, cls: type, config: dict, parameters: Dict[str, inspect.Parameter],
-                      given: Sequence[str] = ()) -> Optional[str]:
+def _argument_problem(key: str, cls: Callable, config: dict, parameters: Dict[str, inspect.Parameter],
+                      given: Sequence[str] = (), required: Optional[Sequence[str]] = None) -> Optional[str]:
     """The first thing wrong with the arguments ``config`` gives ``cls``: one it does not take (with the
     closest name it does), a number out of range or a string where a number belongs
     (:func:`~se_plugins.utils.number_problem`), or a required one missing. ``given``: what the builder
-    passes itself."""
+    passes itself; ``required``: what a config must give a function (a class's: :func:`_required`)."""
     for name, value in config.items():
         if name in ('type', '_scope_') or name in given:
             continue
@@ -256,7 +257,7 @@ def _argument_problem(key: str, cls: type, config: dict, parameters: Dict[str, i
         problem = number_problem(name, value, parameters[name].default, parameters[name].annotation)
         if problem:
             return f'{key}.{name} {problem}'
-    for name in _required(cls):
+    for name in _required(cls) if required is None else required:
         if name not in config and name not in given:
             return f"{key}: {cls.__name__} needs the argument '{name}', which is missing"
     return None
@@ -534,9 +535,7 @@ def _mmcv_ops_configs(key: str, value) -> Iterator[Tuple[str, str, dict]]:
 def _mmcv_op_problem(key: str, which: str, config: dict) -> Optional[str]:
     """What is wrong with an ``nms`` or ``roi_layer`` config: a type mmcv does not have (with the closest one
     it has), or an argument its function or class does not take or needs."""
-    import sys
-
-    import mmcv.ops
+    import mmcv.ops  # here: mmcv's compiled ops load only for a config that names them
     type_name = config.get('type', 'nms' if which == 'nms' else None)
     if not isinstance(type_name, str):
         return None  # a function or class given itself
@@ -555,19 +554,8 @@ def _mmcv_op_problem(key: str, which: str, config: dict) -> Optional[str]:
         return _argument_problem(key, op, config, _parameters(op) or {}, given)
     parameters = {name: parameter for name, parameter in inspect.signature(op).parameters.items()
                   if name not in given}
-    for name, value in config.items():
-        if name == 'type' or name in given:
-            continue
-        if name not in parameters:
-            close = difflib.get_close_matches(name, sorted(parameters), n=1, cutoff=0.6)
-            hint = f"did you mean '{close[0]}'?" if close else f'its arguments are {sorted(parameters)}'
-            return f"{key}: {type_name} has no argument '{name}'; {hint}"
-        problem = number_problem(name, value, parameters[name].default, parameters[name].annotation)
-        if problem:
-            return f'{key}.{name} {problem}'
-    missing = [name for name, parameter in parameters.items() if parameter.default is parameter.empty
-               and name not in config]
-    return f"{key}: {type_name} needs the argument '{missing[0]}', which is missing" if missing else None
+    required = [name for name, parameter in parameters.items() if parameter.default is parameter.empty]
+    return _argument_problem(key, op, config, parameters, given, required)
 
 
 def check_arguments(cfg: Config, splits: Sequence[str]) -> None:

@@ -17,18 +17,19 @@ pytestmark = pytest.mark.slow
 DEMO_CONFIG = osp.join(REPO, 'configs', 'faster_rcnn', 'faster-rcnn_se-r50_fpn_cpu-demo_shapes.py')
 
 # A detector that has learned nothing scores about 0 on this set (objects of 3 classes at random
-# places and sizes: 0.001 for its config trained with lr 0); COCO mAP@[.5:.95] >= 0.1 needs the right
-# class and a box with IoU above 0.5 for many objects. The test runs the demo on a quarter of its
-# images for 4 of its 6 epochs (1.2 min on one thread instead of 10): three runs reached 0.193,
-# 0.194 and 0.225 (mAP@0.5 0.49-0.51) here, on 64 images 0.45, the whole demo 0.68-0.71; the margin
-# absorbs run-to-run differences of CPU training.
-MIN_BBOX_MAP = 0.1
+# places and sizes); COCO mAP@[.5:.95] >= 0.3 needs the right class and a box with IoU well above
+# 0.5 for many objects. The test runs the demo on half its images for 4 of its 6 epochs (2.2 min
+# instead of 6): that reached 0.45 (mAP@0.5 0.91) here, the whole demo 0.68-0.71; the margin absorbs
+# run-to-run differences of CPU training. On 32 images (0.19-0.23) the detector's weaker, overlapping
+# boxes made the deploy-mode comparison below fail once: float rounding decided which of two near-equal
+# boxes NMS kept.
+MIN_BBOX_MAP = 0.3
 
 
 @pytest.mark.first
 def test_demo_trains_evaluates_and_draws(tmp_path):
     result = subprocess.run([sys.executable, osp.join(REPO, 'tools', 'misc', 'demo.py'), '--work-dir', str(tmp_path),
-                             '--num-train', '32', '--epochs', '4'], capture_output=True, text=True, timeout=1500)
+                             '--num-train', '64', '--epochs', '4'], capture_output=True, text=True, timeout=1500)
     assert result.returncode == 0, result.stderr[-3000:]
     with open(tmp_path / 'demo_result.json') as f:
         summary = json.load(f)
