@@ -1,5 +1,4 @@
 import fcntl
-import functools
 import glob
 import os
 import os.path as osp
@@ -13,7 +12,6 @@ import sysconfig
 from pathlib import Path
 from typing import Callable, Iterator, Tuple, TypeVar
 
-import mmengine.config.utils as config_utils
 import pytest
 import torch
 
@@ -37,20 +35,6 @@ if os.environ.get('PYTEST_XDIST_WORKER_COUNT'):
     THREADS = max(1, (os.cpu_count() or 1) // int(os.environ['PYTEST_XDIST_WORKER_COUNT']))
     os.environ['OMP_NUM_THREADS'] = os.environ['MKL_NUM_THREADS'] = str(THREADS)
     torch.set_num_threads(THREADS)
-
-# mmengine resolves each `mmdet::`/`mmpretrain::` base of a config by reading the package's model index and every
-# metafile it lists (over a hundred YAML files; a base file is in none of them): 95 % of a Config.fromfile of
-# ours, 0.28 s each. The installed packages' metafiles do not change during a session: this process reads each
-# once (the processes the tests start, tools as users run them, read them as mmengine does).
-_read_file = config_utils.load
-
-
-@functools.lru_cache(maxsize=None)
-def _read_metafile_once(path: str):
-    return _read_file(path)
-
-
-config_utils.load = _read_metafile_once
 
 
 def pytest_collection_modifyitems(config, items) -> None:
