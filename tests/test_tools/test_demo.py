@@ -17,19 +17,26 @@ pytestmark = pytest.mark.slow
 DEMO_CONFIG = osp.join(REPO, 'configs', 'faster_rcnn', 'faster-rcnn_se-r50_fpn_cpu-demo_shapes.py')
 
 # A detector that has learned nothing scores about 0 on this set (objects of 3 classes at random
-# places and sizes); COCO mAP@[.5:.95] >= 0.3 needs the right class and a box with IoU well above
-# 0.5 for many objects. The test runs the demo on half its images for 4 of its 6 epochs (2.2 min
-# instead of 6): that reached 0.45 (mAP@0.5 0.91) here, the whole demo 0.68-0.71; the margin absorbs
-# run-to-run differences of CPU training. On 32 images (0.19-0.23) the detector's weaker, overlapping
-# boxes made the deploy-mode comparison below fail once: float rounding decided which of two near-equal
-# boxes NMS kept.
-MIN_BBOX_MAP = 0.3
+# places and sizes); COCO mAP@[.5:.95] >= 0.1 needs the right class and a box with IoU well above 0.5
+# for many objects. The test runs the demo on a quarter of its images for 4 of its 6 epochs (1.3 min
+# instead of 6): that scored 0.19-0.23 here (0.196, mAP@0.5 0.55, on 2026-12-07), the whole demo
+# 0.68-0.71; the margin absorbs run-to-run differences of CPU training.
+MIN_BBOX_MAP = 0.1
+# The deployed backbone's FPN features against the eager model's, relative to their largest value: float
+# rounding of the folded BN and the channels-last layout gave 2.2e-6 on 2026-12-07; one BN of layer2 folded
+# with its mean off by a tenth of its deviation gave 4.6e-5 (and still every detection within rounding).
+FEATURE_TOLERANCE = 2e-5
+# Detections found in the other model's list within rounding (same label, boxes within 0.01 pixel, scores within
+# 1e-4): all 1096 of the 32 validation images on 2026-12-07. With features equal within rounding, a detection
+# missing from one list is one whose near-tie NMS (the RPN's or the RoI head's) decided the other way: float
+# rounding picked which of two near-equal boxes stayed, once in a clean-clone CI run.
+MIN_EXACT_SHARE = 0.95
 
 
 @pytest.mark.first
 def test_demo_trains_evaluates_and_draws(tmp_path):
     result = subprocess.run([sys.executable, osp.join(REPO, 'tools', 'misc', 'demo.py'), '--work-dir', str(tmp_path),
-                             '--num-train', '64', '--epochs', '4'], capture_output=True, text=True, timeout=1500)
+                             '--num-train', '32', '--epochs', '4'], capture_output=True, text=True, timeout=1500)
     assert result.returncode == 0, result.stderr[-3000:]
     with open(tmp_path / 'demo_result.json') as f:
         summary = json.load(f)
@@ -44,28 +51,39 @@ def test_demo_trains_evaluates_and_draws(tmp_path):
 
 def assert_deploy_mode_predicts_as_the_eager_model(checkpoint: str, images) -> None:
     """The trained detector with its backbone in deploy mode (``fuse()``: BN folded into the convs, channels-last
-    weights, the SE's in-place scale-and-sum) detects on every validation image what the eager model detects: the
-    same labels, boxes within 0.01 pixel and scores within 1e-4 (float rounding), every detection above 0.1 found
-    in the other's list (one within rounding of a threshold may be on one side only)."""
+    weights, the SE's in-place scale-and-sum) computes on every validation image the eager model's FPN features
+    (FEATURE_TOLERANCE) and detects what it detects: every detection above 0.1 of either model (one within
+    rounding of that threshold may be on one side only) is in the other's list, at least MIN_EXACT_SHARE of them
+    within rounding and the rest where an NMS near-tie can move them (a box of the same label with IoU >= 0.5)."""
     from mmdet.apis import inference_detector, init_detector
+    from mmdet.structures.bbox import bbox_overlaps
 
     eager = init_detector(DEMO_CONFIG, checkpoint, device='cpu')
     deployed = copy.deepcopy(eager)
     deployed.backbone.fuse()
+    features = {}
+    for model in (eager, deployed):
+        model.neck.register_forward_hook(lambda neck, inputs, outputs: features.__setitem__(neck, outputs))
     paths = sorted(str(path) for path in images.glob('*.jpg'))
     assert len(paths) == 32
-    compared = 0
+    compared, exact = 0, 0
     for path in paths:
         found = [inference_detector(model, path).pred_instances for model in (eager, deployed)]
+        for level, (expected, computed) in enumerate(zip(features[eager.neck], features[deployed.neck])):
+            error = float((computed - expected).abs().max() / expected.abs().max())
+            assert error <= FEATURE_TOLERANCE, (path, level, error)
         for one, other in (found, found[::-1]):
             for label, box, score in zip(one.labels, one.bboxes, one.scores):
                 if score <= 0.1 + 1e-3:
                     continue
-                same = ((other.labels == label) & ((other.bboxes - box).abs().amax(dim=1) <= 1e-2)
-                        & ((other.scores - score).abs() <= 1e-4))
-                assert same.any(), (path, int(label), box.tolist(), float(score))
+                same_label = other.labels == label
+                within_rounding = (same_label & ((other.bboxes - box).abs().amax(dim=1) <= 1e-2)
+                                   & ((other.scores - score).abs() <= 1e-4))
+                overlapping = same_label & (bbox_overlaps(box[None], other.bboxes)[0] >= 0.5)
+                assert overlapping.any(), (path, int(label), box.tolist(), float(score))
                 compared += 1
-    assert compared > 0
+                exact += bool(within_rounding.any())
+    assert compared > 0 and exact >= MIN_EXACT_SHARE * compared, (exact, compared)
 
 
 def test_demo_refuses_a_schedule_that_is_not_a_positive_number(tmp_path):
