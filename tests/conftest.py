@@ -10,23 +10,27 @@ import subprocess
 import sys
 import sysconfig
 from pathlib import Path
-from typing import Callable, Iterator, Tuple, TypeVar
+from typing import Callable, Iterator, List, Tuple, TypeVar
 
 import pytest
 import torch
 
 from se_plugins.datasets import make_places365
 
+import slurm_jobs
 from helpers import ITERATION_CONFIG, PLACES_CONFIG, REPO, TRAIN_ENV, torchrun_command, train_command
 
 T = TypeVar('T')
+SLURM_MODULE = 'tests/test_tools/test_slurm.py'
 
 # Under pytest-xdist (`make test`: 2 workers, --dist loadscope --no-loadscope-reorder), a module's tests run on
 # one worker, and so do a class's: a module-wide fixture (a Slurm cluster, generated data, a run its tests share)
 # is made once, and a session-wide one once for all workers (made_once). The long end-to-end runs (marked
-# `first`) start first, a module of them (the Slurm jobs: mostly waiting) before single ones, then the other
-# modules with end-to-end runs, then the rest: the scheduler hands out work in this order (not reordered by
-# size), and a long run started last would leave the other worker idle.
+# `first`) start first, then the other modules with end-to-end runs, then the rest: the scheduler hands out work
+# in this order (not reordered by size), and a long run started last would leave the other worker idle. The
+# Slurm jobs (3-4 minutes, mostly waiting for Slurm's time limit and for paced iterations) run in the background
+# from the start (the controller starts them, tests/slurm_jobs.py), and their module's tests, which read how they
+# ended, run last (marked `last`): a worker waiting for them would idle most of that time.
 #
 # Each worker computes on its share of the cores, in its own torch and in the processes its tests start
 # (OMP_NUM_THREADS); in one process, torch's default. On 2 cores, 2 workers with torch's default threads ran 4
@@ -40,11 +44,13 @@ if os.environ.get('PYTEST_XDIST_WORKER_COUNT'):
 def pytest_collection_modifyitems(config, items) -> None:
     slow_modules = {item.module.__name__ for item in items if item.get_closest_marker('slow')}
 
+    def marked(item, name: str) -> bool:
+        marks = getattr(item.module, 'pytestmark', [])
+        return any(mark.name == name for mark in (marks if isinstance(marks, list) else [marks]))
+
     def order(item) -> tuple:
         first = item.get_closest_marker('first') is not None
-        marks = getattr(item.module, 'pytestmark', [])
-        whole_module = any(mark.name == 'first' for mark in (marks if isinstance(marks, list) else [marks]))
-        return not first, not whole_module, item.module.__name__ not in slow_modules
+        return marked(item, 'last'), not first, not marked(item, 'first'), item.module.__name__ not in slow_modules
     items.sort(key=order)
 
 
@@ -73,11 +79,20 @@ def shared_folder(config: pytest.Config) -> Path:
     return (base.parent if hasattr(config, 'workerinput') else base) / 'session'
 
 
+@pytest.fixture(scope='session')
+def session_folder(request) -> Path:
+    """The folder the whole session shares (:func:`shared_folder`)."""
+    return shared_folder(request.config)
+
+
 def made_once(request: pytest.FixtureRequest, name: str, make: Callable[[Path], T]) -> T:
     """``make(folder)``'s result, made once in the session: by the first xdist worker that asks for it, in a
     folder of the shared session folder; the other workers wait for it (a lock file) and get the same result
     (kept beside it). A ``make`` that failed is tried again by the next test that asks."""
-    shared = shared_folder(request.config)
+    return _made_once_in(shared_folder(request.config), name, make)
+
+
+def _made_once_in(shared: Path, name: str, make: Callable[[Path], T]) -> T:
     shared.mkdir(exist_ok=True)
     made = shared / f'{name}.pickle'
     with open(shared / f'{name}.lock', 'w') as lock:
@@ -90,17 +105,37 @@ def made_once(request: pytest.FixtureRequest, name: str, make: Callable[[Path], 
         return pickle.loads(made.read_bytes())
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node, ids: List[str]) -> None:
+    """In the xdist controller, once a worker has collected the Slurm module: its jobs start in the background
+    (tests/slurm_jobs.py), for the module's tests, last in the session, to read."""
+    config = node.config
+    if any(test.startswith(SLURM_MODULE) for test in ids) and not hasattr(config, '_slurm_jobs'):
+        shared = shared_folder(config)
+        config._slurm_jobs = slurm_jobs.start_in_background(shared, lambda: _places(shared))
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """The shared session folder is removed when the session ends (under xdist: in the controller, once every
-    worker has ended) unless a test failed."""
-    if not hasattr(session.config, 'workerinput') and exitstatus == 0:
-        shutil.rmtree(shared_folder(session.config), ignore_errors=True)
+    worker has ended) unless a test failed; a Slurm cluster still running in the background (a session that
+    ended early) is stopped."""
+    if hasattr(session.config, 'workerinput'):
+        return
+    shared = shared_folder(session.config)
+    if (shared / slurm_jobs.BACKGROUND / 'started').exists():
+        slurm_jobs.stop_cluster(str(shared / slurm_jobs.BACKGROUND / 'slurm'))
+    if exitstatus == 0:
+        shutil.rmtree(shared, ignore_errors=True)
 
 
 @pytest.fixture(scope='session')
 def places(request) -> str:
     """A generated Places365: 2 classes, 8 training and 4 validation images each, 64x64."""
-    return made_once(request, 'places', lambda folder: make_places365(
+    return _places(shared_folder(request.config))
+
+
+def _places(shared: Path) -> str:
+    return _made_once_in(shared, 'places', lambda folder: make_places365(
         str(folder), num_classes=2, train_per_class=8, val_per_class=4, image_size=64))
 
 
