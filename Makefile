@@ -13,7 +13,8 @@ lint: setup
 	$(PY) -m isort --check-only --diff .
 
 # The suite on TEST_WORKERS pytest-xdist workers (0: in this process), a module's or a class's tests on one, each
-# worker computing on its share of the cores (tests/conftest.py): 13-17 min on 2 cores, twice that in one process
+# worker computing on its share of the cores (tests/conftest.py): 13-17 min on 2 cores (bound by the CPU: 3 workers
+# are no faster), twice that in one process
 # (docs/development.md).
 TEST_WORKERS ?= 2
 
