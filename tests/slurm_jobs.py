@@ -264,11 +264,14 @@ def start_in_background(shared: Path, places: Callable[[], str]) -> threading.Th
     def run() -> None:
         try:
             outcome = ('result', run_jobs(folder, places()))
-        except BaseException:  # noqa: B902 (any failure goes to the tests that wait for the result)
+        except BaseException:  # any failure goes to the tests that wait for the result
             outcome = ('failure', traceback.format_exc())
         written = folder / 'outcome.pickle.tmp'
-        written.write_bytes(pickle.dumps(outcome))
-        written.rename(folder / 'outcome.pickle')
+        try:
+            written.write_bytes(pickle.dumps(outcome))
+            written.rename(folder / 'outcome.pickle')
+        except OSError:  # the session ended first (no test read the jobs) and removed its folder
+            pass
 
     thread = threading.Thread(target=run, name='slurm-jobs', daemon=True)
     thread.start()
