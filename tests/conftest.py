@@ -1,5 +1,6 @@
 import fcntl
 import glob
+import multiprocessing.forkserver
 import os
 import os.path as osp
 import pickle
@@ -16,6 +17,7 @@ import pytest
 import torch
 
 from se_plugins.datasets import make_places365
+from se_plugins.engine.data_loading import end_quiet_workers
 
 import slurm_jobs
 from helpers import ITERATION_CONFIG, PLACES_CONFIG, REPO, TRAIN_ENV, torchrun_command, train_command
@@ -58,6 +60,17 @@ def pytest_collection_modifyitems(config, items) -> None:
 def _deterministic():
     torch.manual_seed(0)
     yield
+
+
+@pytest.fixture(autouse=True)
+def _worker_server_ends_with_its_test():
+    """A tool run in this process (``run_command_line``) starts the fork server of its DataLoader workers
+    (``start_worker_server``), which every later loader of the process would use: it ends with its test."""
+    yield
+    server = multiprocessing.forkserver._forkserver
+    if server._forkserver_pid is not None:
+        end_quiet_workers()
+        server._stop()
 
 
 @pytest.fixture(scope='module')

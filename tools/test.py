@@ -26,7 +26,7 @@ def main() -> dict:
     require_checkpoint(args.checkpoint, 'checkpoint')  # before the config is read or a work dir made
     cfg = load_config(args.config, args.work_dir, args.cfg_options, args.launcher, args.data_root, args.ann_file,
                       args.strict_config)
-    start_worker_server(cfg)  # a distributed run's DataLoader workers start from it, before the process group
+    start_worker_server(cfg)  # the DataLoader workers start from it, before the model and the process group
     setup_cpu_distributed(cfg)  # without CUDA, a torchrun or Slurm run's gloo process group
     cfg.load_from = args.checkpoint
     if args.fuse_conv_bn:

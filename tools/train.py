@@ -32,7 +32,7 @@ def main() -> None:
     listen_for_stop_signals()  # SIGTERM, SIGUSR1, Ctrl-C from now on: stop cleanly (see PreemptionHook)
     cfg = load_config(args.config, args.work_dir, args.cfg_options, args.launcher, args.data_root, args.ann_file,
                       args.strict_config)
-    start_worker_server(cfg)  # a distributed run's DataLoader workers start from it, before the process group
+    start_worker_server(cfg)  # the DataLoader workers start from it, before the model and the process group
     setup_cpu_distributed(cfg)  # without CUDA, a torchrun or Slurm run's gloo process group
     if args.amp:
         if not torch.cuda.is_available():

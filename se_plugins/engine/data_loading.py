@@ -10,8 +10,11 @@ when a run resumes mid-epoch or with another number of workers. :class:`SampleSe
 augmentation from a seed of its own, derived from the run's seed, the rank, the epoch and the sample's place
 in the epoch, so a resumed run loads exactly what the uninterrupted run loaded, whatever the workers.
 
-In a process group, workers are not forked from the rank itself (:func:`worker_server`): the backend's threads
-enter Python at any moment, and a worker forked at such a moment can hang in ``os.fork()`` for good.
+Workers are not forked from the training process itself but from a fork server (:func:`worker_server`). In a
+process group the backend's threads enter Python at any moment, and a worker forked at such a moment can hang in
+``os.fork()`` for good. In any run, a worker forked from the training process shares its memory copy-on-write,
+so while the workers live the process pays a page copy (and a TLB flush on every core) for each page it writes:
+a third of the CPU time of a CPU training step, measured (docs/reliability.md).
 """
 import atexit
 import gc
@@ -148,7 +151,8 @@ class _ModulesOf(ForkingPickler):
 
 def worker_server(*sent: object) -> Optional[BaseContext]:
     """multiprocessing's ``forkserver`` context, its server started if it is not running: the start method of
-    the DataLoader workers of a process in a process group.
+    the DataLoader workers of a process in a process group, and of any process that started the server early
+    (:func:`start_worker_server`).
 
     A process group's backend has threads (gloo's, NCCL's) that enter Python whenever a finished collective's
     tensors are released, and Python 3.11's ``os.fork()`` is not safe against a thread that is entering: the
@@ -175,9 +179,11 @@ def worker_server(*sent: object) -> Optional[BaseContext]:
         recorder = _ModulesOf()
         recorder.dump(sent)
     except Exception as error:  # what pickling raises varies (TypeError, AttributeError, PicklingError...)
+        risk = ('in a multi-process run a worker can then hang as it starts' if dist.is_available() and
+                dist.is_initialized() else 'this process then copies each page it writes while they live')
         print_log(f'DataLoader workers start by forking this process, as their dataset cannot be sent to a fork '
-                  f'server ({type(error).__name__}: {error}); in a multi-process run a worker can then hang as '
-                  'it starts (docs/reliability.md)', logger='current', level=logging.WARNING)
+                  f'server ({type(error).__name__}: {error}); {risk} (docs/reliability.md)', logger='current',
+                  level=logging.WARNING)
         return None
     multiprocessing.forkserver.set_forkserver_preload(sorted(recorder.modules - {'__main__'}))
     _started_deaf(multiprocessing.forkserver.ensure_running)
@@ -188,21 +194,21 @@ def start_worker_server(cfg: Optional[Config] = None) -> None:
     """Start the fork server of this process's DataLoader workers (:func:`worker_server`) as a fork of this
     process, before it joins a process group.
 
-    Forked while no backend thread exists, the server holds every module this process has imported and is
-    ready at once; one started later is a new interpreter that first imports the modules its workers need:
-    seconds, and on a machine busy with several jobs long enough for a job's stop signal, which a run honours
-    after its first batch, to meet the scheduler's kill first (Slurm's KillWait). The server gets the stop
-    signals blocked and leaves without running this process's exit handlers. Does nothing if a server runs.
-    Call it from the main thread, before the process group starts (tools/train.py and test.py do, before
-    :func:`~se_plugins.engine.distributed.setup_cpu_distributed`).
+    Forked while no backend thread exists and before the model and the data fill this process's memory, the
+    server holds every module this process has imported and is ready at once; one started later is a new
+    interpreter that first imports the modules its workers need: seconds, and on a machine busy with several
+    jobs long enough for a job's stop signal, which a run honours after its first batch, to meet the scheduler's
+    kill first (Slurm's KillWait). The server gets the stop signals blocked and leaves without running this
+    process's exit handlers. Does nothing if a server runs. Call it from the main thread, before the model is
+    built and the process group starts (tools/train.py and test.py do, before
+    :func:`~se_plugins.engine.distributed.setup_cpu_distributed`). Once it runs, every loader of this process
+    starts its workers from it (:func:`quiet_workers`), one-process runs included.
 
     Args:
-        cfg: The run's config: the server is started only for a distributed run (``launcher`` other than
-            ``none``) whose workers would be forked (``env_cfg.mp_cfg.mp_start_method``, mmengine's, unset or
-            ``fork``). ``None``: start it.
+        cfg: The run's config: the server is started only if its workers would be forked
+            (``env_cfg.mp_cfg.mp_start_method``, mmengine's, unset or ``fork``). ``None``: start it.
     """
-    if cfg is not None and (cfg.get('launcher', 'none') == 'none' or (
-            cfg.get('env_cfg') or {}).get('mp_cfg', {}).get('mp_start_method', 'fork') != 'fork'):
+    if cfg is not None and (cfg.get('env_cfg') or {}).get('mp_cfg', {}).get('mp_start_method', 'fork') != 'fork':
         return
     server = multiprocessing.forkserver._forkserver
     if server._forkserver_pid is not None:
@@ -226,11 +232,14 @@ def start_worker_server(cfg: Optional[Config] = None) -> None:
     server._forkserver_address, server._forkserver_alive_fd, server._forkserver_pid = address, alive_w, pid
 
 
-def _forks_in_process_group(loader: DataLoader) -> bool:
-    """Whether ``loader`` would fork its workers from a process in a process group."""
+def _workers_from_server(loader: DataLoader) -> bool:
+    """Whether ``loader``, which would fork its workers from this process, starts them from a fork server
+    instead: in a process group always, otherwise if this process started one (:func:`start_worker_server`)."""
     context = loader.multiprocessing_context or multiprocessing.get_context()
-    return bool(loader.num_workers) and context.get_start_method() == 'fork' and dist.is_available() \
-        and dist.is_initialized()
+    if not loader.num_workers or context.get_start_method() != 'fork':
+        return False
+    in_group = dist.is_available() and dist.is_initialized()
+    return in_group or multiprocessing.forkserver._forkserver._forkserver_pid is not None
 
 
 def end_quiet_workers() -> None:
@@ -262,8 +271,9 @@ def quiet_workers(loader: DataLoader, seed: Optional[int] = None) -> DataLoader:
 
     Its workers ignore SIGTERM, SIGUSR1, SIGUSR2, SIGINT and SIGHUP: the main process, which handles them,
     stops the workers (:func:`end_quiet_workers` at the latest); a worker whose main process is killed exits
-    by itself. In a process group, workers that would be forked from this process start from a fork server
-    instead (:func:`worker_server`). Starting an iteration over a
+    by itself. Workers that would be forked from this process start from a fork server instead
+    (:func:`worker_server`) in a process group, and in any process that started one early
+    (:func:`start_worker_server`, as the tools do). Starting an iteration over a
     DataLoader draws its workers' base seed from torch's global generator unless it has a generator of its
     own; it gets one (seeded with ``seed``), so that how often a loader is iterated (persistent workers or
     not, a resumed run) does not shift the random numbers of training.
@@ -281,7 +291,7 @@ def quiet_workers(loader: DataLoader, seed: Optional[int] = None) -> DataLoader:
         if not _registered_at_exit:  # after multiprocessing's, so that it runs first
             atexit.register(end_quiet_workers)
             _registered_at_exit = True
-    if _forks_in_process_group(loader):
+    if _workers_from_server(loader):
         context = worker_server(loader.dataset, loader.collate_fn, changes.get('worker_init_fn', loader.worker_init_fn))
         if context is not None:
             changes['multiprocessing_context'] = context

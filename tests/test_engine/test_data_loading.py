@@ -122,7 +122,10 @@ class Parents(Dataset):
 def main():
     if sys.argv[2] == 'early':  # as the tools start it
         start_worker_server(Config(dict(launcher='pytorch', env_cfg=dict(mp_cfg=dict(mp_start_method='fork')))))
-    dist.init_process_group('gloo', init_method='file://' + sys.argv[1], rank=0, world_size=1)
+    if sys.argv[2] == 'one process':  # as the tools start it for a run without a process group
+        start_worker_server(Config(dict(launcher='none')))
+    else:
+        dist.init_process_group('gloo', init_method='file://' + sys.argv[1], rank=0, world_size=1)
     received = []
     for name in WORKER_IGNORED_SIGNALS:
         signal.signal(getattr(signal, name), lambda number, frame: received.append(signal.Signals(number).name))
@@ -168,13 +171,15 @@ def next_report(process: subprocess.Popen) -> dict:
     raise AssertionError(f'ended with {process.wait()} before its report')
 
 
-@pytest.mark.parametrize('server', ['early', 'late'])
+@pytest.mark.parametrize('server', ['early', 'late', 'one process'])
 def test_workers_of_a_rank_start_from_a_fork_server_that_stop_signals_spare_and_that_ends_with_the_rank(
         server, tmp_path):
     """In a process group, a loader's workers are not forked from the rank (whose backend threads can leave a
     forked child hung for good) but from a fork server, forked from the rank before the group started (the
-    tools) or started when the loader is built; a signal to every process of the job leaves the server and the
-    workers serving and reaches the rank's handlers; when the rank is killed, its workers and the server end."""
+    tools) or started when the loader is built; in a one-process run, from the server the tools fork before
+    the model exists (a forked worker makes its parent copy each page it writes); a signal to every process of
+    the job leaves the server and the workers serving and reaches the rank's handlers; when the rank is
+    killed, its workers and the server end."""
     script = tmp_path / 'rank.py'
     script.write_text(RANK_WITH_WORKERS)
     process = subprocess.Popen([sys.executable, str(script), str(tmp_path / 'store'), server], stdin=subprocess.PIPE,
@@ -210,8 +215,25 @@ def test_workers_of_a_rank_start_from_a_fork_server_that_stop_signals_spare_and_
                 os.kill(pid, signal.SIGKILL)
 
 
-@pytest.mark.parametrize('settings', [dict(launcher='none'), dict(launcher='pytorch', env_cfg=dict(
-    mp_cfg=dict(mp_start_method='spawn')))], ids=['one process', 'spawned workers'])
-def test_the_tools_start_no_worker_server_for_a_run_that_does_not_fork_workers_in_a_process_group(settings):
-    start_worker_server(Config(settings))
+@pytest.mark.parametrize('launcher', ['none', 'pytorch'])
+def test_the_tools_start_no_worker_server_for_a_run_whose_workers_are_not_forked(launcher):
+    start_worker_server(Config(dict(launcher=launcher, env_cfg=dict(mp_cfg=dict(mp_start_method='spawn')))))
     assert multiprocessing.forkserver._forkserver._forkserver_pid is None
+
+
+class Parent(Dataset):
+    """Each item: the process id of the parent of the process that loads it."""
+
+    def __len__(self) -> int:
+        return 2
+
+    def __getitem__(self, index: int) -> int:
+        return os.getppid()
+
+
+def test_a_process_without_a_worker_server_or_process_group_forks_its_workers():
+    """A script of one's own that builds loaders without the tools' early server: its workers are forked from
+    it, as torch's are (starting a server at the first loader would cost seconds of imports)."""
+    assert multiprocessing.forkserver._forkserver._forkserver_pid is None
+    loader = quiet_workers(DataLoader(Parent(), batch_size=None, num_workers=1))
+    assert loader.multiprocessing_context is None and list(loader) == [os.getpid()] * 2

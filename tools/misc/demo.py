@@ -16,7 +16,7 @@ from mmdet.registry import VISUALIZERS
 
 import se_plugins  # noqa: F401
 from se_plugins.datasets import make_coco_detection
-from se_plugins.engine import SERunner, load_config, setup_cpu_distributed
+from se_plugins.engine import SERunner, load_config, setup_cpu_distributed, start_worker_server
 from se_plugins.utils import check_positive_int, run_cli
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -56,6 +56,7 @@ def main() -> dict:
                         'default_hooks.checkpoint.interval': args.epochs})
     train_dir = osp.join(args.work_dir, 'train')
     cfg = load_config(CONFIG, train_dir, cfg_options)
+    start_worker_server(cfg)  # the DataLoader workers start from it, before the model exists
     for scheduler in cfg.param_scheduler:  # the config's schedule, at this length: the lr drops before the last
         if scheduler.type == 'MultiStepLR':
             scheduler.update(end=args.epochs, milestones=[args.epochs - 1])
