@@ -91,7 +91,8 @@ def test_every_placement_of_se_resnet_has_the_plain_gradients(placement, depth, 
     assert all(calls) == (placement == 'standard')  # the standard SE applies the branch's last BN
 
 
-@pytest.mark.parametrize('cfg', [dict(type='SEResNeXt', depth=50), dict(type='SENet154'),
+# SENet-154 narrowed (8 groups instead of 64: its blocks, stem and downsampling at an eighth of the width)
+@pytest.mark.parametrize('cfg', [dict(type='SEResNeXt', depth=50), dict(type='SENet154', groups=8),
                                  dict(type='SEResNet', depth=50, with_cp=True),
                                  dict(type='SEResNet', depth=50, norm_eval=True, frozen_stages=1),
                                  dict(type='SEResNet', depth=50, se_gate='hsigmoid', se_divisor=8)],
