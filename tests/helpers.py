@@ -3,6 +3,7 @@ training runs of the tools on generated data.
 
 ``tests/`` is on ``sys.path`` (pytest puts a conftest's folder there), so tests import this as ``helpers``.
 """
+import gc
 import glob
 import os
 import os.path as osp
@@ -176,4 +177,5 @@ def run_command_line(tool: str, *args: str) -> int:
         return exit_.code
     finally:
         sys.argv = argv
+        gc.unfreeze()  # run_cli froze what this process held: a tool's own process ends with the run, this one goes on
     return 0
