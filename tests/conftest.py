@@ -135,8 +135,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if hasattr(session.config, 'workerinput'):
         return
     shared = shared_folder(session.config)
-    if (shared / slurm_jobs.BACKGROUND / 'started').exists():
-        slurm_jobs.stop_cluster(str(shared / slurm_jobs.BACKGROUND / 'slurm'))
+    background = shared / slurm_jobs.BACKGROUND
+    if (background / 'started').exists() and not (background / 'outcome.pickle').exists():
+        slurm_jobs.stop_cluster(str(background / 'slurm'))  # the jobs' own run stops it when they end
     if exitstatus == 0:
         shutil.rmtree(shared, ignore_errors=True)
 

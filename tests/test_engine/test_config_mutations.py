@@ -46,7 +46,7 @@ SAMPLE = {
 # An initialiser's override (its argument, no registry builds it by name) and the plugins (their own checks
 # are in test_config_checks.py): not mutated here. mmcv's nms and roi_layer dicts are (check_arguments checks
 # them by name since 2026-12-07: before, a string iou_threshold passed the checks).
-NOT_BUILT_BY_NAME = ('override', 'plugins')
+NOT_MUTATED = ('override', 'plugins')
 OUT_OF_RANGE = {'batch_size': 0, 'num_workers': -1, 'max_epochs': -1, 'max_iters': 0, 'val_interval': 0,
                 'lr': -0.1, 'weight_decay': -1e-4, 'num_classes': 0}
 PATH_KEYS = ('data_root', 'ann_file', 'data_prefix', 'checkpoint', 'img', 'img_path')
@@ -102,7 +102,7 @@ def sites(key: str, value, built: bool) -> Iterator[Tuple[str, dict, str]]:
             if name not in ('type', '_scope_'):
                 yield key, value, name
     for name, child in value.items():
-        if name not in NOT_BUILT_BY_NAME and name not in ('metainfo', 'env_cfg'):
+        if name not in NOT_MUTATED and name not in ('metainfo', 'env_cfg'):
             # a dataloader's dataset and sampler are built without a type of their own only in wrappers
             yield from sites(f'{key}.{name}', child, False)
 
