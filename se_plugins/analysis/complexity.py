@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 from mmengine.analysis import FlopAnalyzer
 
-from se_plugins.building import build_classifier, build_model, task_scope
+from se_plugins.building import build_classifier, build_model, task_scope, without_initialisation
 from se_plugins.models.layers import SqueezeExcitation
 
 # What the paper's figures count; other operators go to their own columns.
@@ -160,10 +160,11 @@ def measure(model: nn.Module, input_shape: Tuple[int, ...] = (1, 3, 224, 224)) -
 
 
 def build_counted_model(cfg) -> Tuple[nn.Module, nn.Module, str]:
-    """A config's model (random weights), the part of it whose FLOPs we count, and what that part
-    is: a classifier's whole model, or a detector's backbone (its FLOPs at 224x224 compare with
-    the classification tables)."""
-    model = build_model(cfg)
+    """A config's model (its weights not drawn: the counts do not read them), the part of it whose FLOPs we
+    count, and what that part is: a classifier's whole model, or a detector's backbone (its FLOPs at 224x224
+    compare with the classification tables)."""
+    with without_initialisation():
+        model = build_model(cfg)
     if task_scope(cfg) == 'mmdet':
         return model, model.backbone, 'the detector\'s backbone'
     return model, model, 'the classifier'
@@ -185,7 +186,9 @@ def paper_table(rows=PAPER_TABLE, input_shape: Tuple[int, ...] = (1, 3, 224, 224
              '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|']
     for row in rows:
         shape = (*input_shape[:2], row.input_size, row.input_size) if row.input_size else input_shape
-        cost = measure(build_classifier(row.backbone, in_channels=row.feat_channels), shape)
+        with without_initialisation():
+            model = build_classifier(row.backbone, in_channels=row.feat_channels)
+        cost = measure(model, shape)
         gflops = cost.paper_flops / 1e9
         paper = _figure(row.paper_gflops) if row.paper_gflops is not None else row.note
         deviation = (f'{100 * (gflops / row.paper_gflops - 1):+.2f} %' if row.paper_gflops is not None else '')

@@ -7,6 +7,7 @@ from typing import Dict, List, Optional, Tuple
 import torch
 from mmpretrain.models.utils import make_divisible
 
+from se_plugins.building import without_initialisation
 from se_plugins.registry import MODELS
 
 from .common import IMAGENET_RGB, ConversionError, fit_to_backbone
@@ -174,7 +175,8 @@ def convert_se_resnet(state_dict: Dict[str, torch.Tensor], source: str,
         arch = next((n for n in SOURCE_ARCHS[source]
                      if arch_layout(source, n) == layout and apply_layout(ARCHS[n], layout) == cfg), 'custom')
 
-    backbone = MODELS.build(cfg)
+    with without_initialisation():  # its keys and shapes are all that is read
+        backbone = MODELS.build(cfg)
     converted, num_classes = fit_to_backbone(renamed, backbone, backbone.feat_dim,
                                              f'{source} {arch} weights do not fit {cfg}')
 

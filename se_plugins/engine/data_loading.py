@@ -10,11 +10,12 @@ when a run resumes mid-epoch or with another number of workers. :class:`SampleSe
 augmentation from a seed of its own, derived from the run's seed, the rank, the epoch and the sample's place
 in the epoch, so a resumed run loads exactly what the uninterrupted run loaded, whatever the workers.
 
-Workers are not forked from the training process itself but from a fork server (:func:`worker_server`). In a
-process group the backend's threads enter Python at any moment, and a worker forked at such a moment can hang in
-``os.fork()`` for good. In any run, a worker forked from the training process shares its memory copy-on-write,
-so while the workers live the process pays a page copy (and a TLB flush on every core) for each page it writes:
-a third of the CPU time of a CPU training step, measured (docs/reliability.md).
+In a process group, and in any run of the tools, workers are not forked from the training process itself but
+from a fork server (:func:`worker_server`, :func:`start_worker_server`). In a process group the backend's threads
+enter Python at any moment, and a worker forked at such a moment can hang in ``os.fork()`` for good. In any run,
+a worker forked from the training process shares its memory copy-on-write, so while the workers live the process
+pays a page copy (and a TLB flush on every core) for each page it writes: up to a third of a CPU training run's
+time, measured (docs/reliability.md).
 """
 import atexit
 import gc
