@@ -12,7 +12,7 @@ import torch.nn as nn
 from mmengine.runner import load_checkpoint
 
 import se_plugins  # noqa: F401
-from se_plugins.building import build_classifier
+from se_plugins.building import build_classifier, without_initialisation
 from se_plugins.converters import PLAIN_PEERS, SOURCE_ARCHS, ConversionError, convert_state_dict, load_state_dict
 from se_plugins.registry import MODELS
 
@@ -75,7 +75,11 @@ def test_converted_weights_give_the_peers_logits(source, arch, tmp_path):
     """Every architecture converts, is inferred from its shapes and loads strictly; the logits are compared where
     a family's layout and blocks are (depths 18 to 50 and SENet-154), not again for its deeper twins."""
     size = 224  # Cadene's models pool with a fixed 7x7 window
-    peer = build_peer(source, arch) if deeper_twin(arch) else randomize(build_peer(source, arch), size)
+    if deeper_twin(arch):  # converted and loaded, not run
+        with without_initialisation():
+            peer = build_peer(source, arch)
+    else:
+        peer = randomize(build_peer(source, arch), size)
     src, dst = tmp_path / 'peer.pth', tmp_path / 'converted.pth'
     if source == 'mmpretrain':
         torch.save(dict(state_dict=peer.state_dict(), meta=dict(epoch=1)), src)
@@ -90,8 +94,9 @@ def test_converted_weights_give_the_peers_logits(source, arch, tmp_path):
     assert named_meta == {k: v for k, v in meta.items() if k != 'source_file'}
     assert named_state_dict.keys() == checkpoint['state_dict'].keys()
 
-    ours = build_classifier(meta['backbone_cfg'], meta['num_classes'], 2048 if not arch.endswith(
-        ('18', '34')) else 512)
+    with without_initialisation():  # every tensor comes from the checkpoint
+        ours = build_classifier(meta['backbone_cfg'], meta['num_classes'], 2048 if not arch.endswith(
+            ('18', '34')) else 512)
     load_checkpoint(ours, str(dst), strict=True, logger='silent')
     if deeper_twin(arch):
         return
@@ -123,11 +128,12 @@ def test_a_plain_peers_weights_load_into_its_se_network(source, arch, tmp_path):
     meta, state_dict = checkpoint['meta'], checkpoint['state_dict']
     backbone_cfg = meta['backbone_cfg']
     feat_channels = PLAIN_PEERS[(source, arch)].feat_channels
-    se_net = build_classifier(backbone_cfg, meta['num_classes'], feat_channels)
+    with without_initialisation():  # every tensor comes from the checkpoint
+        se_net = build_classifier(backbone_cfg, meta['num_classes'], feat_channels)
+        plain = build_classifier(dict(backbone_cfg, with_se=False), meta['num_classes'], feat_channels)
     load_checkpoint(se_net, str(dst), strict=True, logger='silent')  # every tensor, the SE layers included
     se_keys = [k for k in se_net.state_dict() if '.se.' in k]
     assert meta['initialised'] == sorted(se_keys) and len(se_keys) > 0
-    plain = build_classifier(dict(backbone_cfg, with_se=False), meta['num_classes'], feat_channels)
     plain.load_state_dict({k: v for k, v in state_dict.items() if k not in meta['initialised']}, strict=True)
     plain.eval()
     x = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(1))

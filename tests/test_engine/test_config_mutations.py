@@ -26,7 +26,7 @@ from mmengine.registry import HOOKS, LOG_PROCESSORS, METRICS, MODELS, PARAM_SCHE
 from mmengine.runner import Runner
 
 import se_plugins  # noqa: F401
-from se_plugins.building import in_scope
+from se_plugins.building import in_scope, without_initialisation
 from se_plugins.datasets import DETECTION_CLASSES, make_coco_detection, make_imagenet, make_places365
 from se_plugins.engine import check_config, config_checks, prepare_training
 from se_plugins.engine.config_checks import point_at_data, read_config
@@ -177,7 +177,8 @@ def builds(cfg: Config, key: str, tmp_path) -> None:
     section = key.split('.')[0].split('[')[0]
     with in_scope(scope):
         if section == 'model':
-            MODELS.build(cfg.model)  # on the CPU: mmdet's heads read tensors while they are built
+            with without_initialisation():  # on the CPU (mmdet's heads read tensors while they are built)
+                MODELS.build(cfg.model)
         elif section.endswith('_dataloader'):
             loader = Runner.build_dataloader(cfg[section], seed=0)
             loader.dataset[0]
