@@ -57,12 +57,23 @@ def test_resume_falls_back_to_the_newest_complete_checkpoint(tmp_path):
     assert resolve_resume(str(tmp_path / 'fresh'), 'auto') is None  # a first launch starts from scratch
 
 
+def trained_iterations(log_file) -> int:
+    """The run's position by its newest log line ``Epoch(train) [epoch][i/n]``: iterations trained since the
+    start of training, over every launch (a resumed launch logs the epoch and index it goes on from)."""
+    lines = re.findall(r'Epoch\(train\) +\[(\d+)\]\[ *(\d+)/(\d+)\]', log_file.read_text() if log_file.exists() else '')
+    return max(((int(epoch) - 1) * int(total) + int(index) for epoch, index, total in lines), default=0)
+
+
 @pytest.mark.slow
 def test_five_kills_at_random_moments_then_resume_equals_an_uninterrupted_run(places, uninterrupted, tmp_path):
     """SIGKILL (no warning) at 5 moments drawn at random, one of them while a checkpoint is being
-    written; each time the same command with --resume goes on from the newest complete checkpoint."""
+    written; each time the same command with --resume goes on from the newest complete checkpoint.
+
+    A kill lands inside the iteration after the drawn one, counted over the whole run (3 epochs of 4
+    iterations, a checkpoint after each epoch): the draws are in its first 8 iterations, so that a kill
+    never meets a run that has already finished (an iteration here takes ~0.03 s)."""
     rng = random.Random(0)
-    moments = [('iteration', rng.randint(1, 4), rng.uniform(0, 0.3)) for _ in range(4)]
+    moments = [('iteration', after, rng.uniform(0, 0.02)) for after in sorted(rng.sample(range(1, 9), 4))]
     moments.insert(rng.randrange(len(moments) + 1), ('checkpoint write', None, 0.0))
     work_dir = tmp_path / 'work'
     killed_mid_write = False
@@ -74,18 +85,20 @@ def test_five_kills_at_random_moments_then_resume_equals_an_uninterrupted_run(pl
             deadline = time.time() + 300
             while process.poll() is None and time.time() < deadline:
                 writing = list(work_dir.glob('.*.tmp')) if what == 'checkpoint write' else []
-                if writing or (what == 'iteration' and logged_iterations(log) >= after):
+                if writing or (what == 'iteration' and trained_iterations(log) >= after):
                     time.sleep(delay)  # somewhere inside the next iteration
                     process.send_signal(signal.SIGKILL)
                     killed_mid_write |= bool(writing)
                     break
-                time.sleep(0.001 if what == 'checkpoint write' else 0.02)
+                time.sleep(0.001 if what == 'checkpoint write' else 0.005)
             process.wait(timeout=60)
         assert process.returncode == -signal.SIGKILL, f'launch {number} ended before its kill ({what})'
     assert killed_mid_write
     first_launch = (tmp_path / 'launch_0.log').read_text()
     assert f'--resume: no checkpoint in {work_dir} yet; starting from scratch' in first_launch
     assert 'Auto resumed from the latest checkpoint None' not in first_launch
+    assert any('resumed epoch: 1, iter: 4' in (tmp_path / f'launch_{number}.log').read_text()
+               for number in range(1, len(moments)))  # the kills let the run go on from a checkpoint
     resumed = subprocess.run(train_command(places, work_dir, '--resume'), capture_output=True, text=True,
                              env=TRAIN_ENV, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
