@@ -143,14 +143,10 @@ class SEResNet(SEOptionsMixin, ResNet):
     Args:
         depth: 18, 34, 50, 101 or 152.
         with_se: Build the SE modules; ``False`` gives mmpretrain's ResNet, tensor for tensor.
-        se_ratio: Reduction ratio ``r`` of every SE module.
         se_placement: Where the SE module sits in each block: ``'standard'``, ``'pre'``,
             ``'post'``, ``'identity'`` or ``'after_3x3'`` (bottleneck blocks only).
         se_stages: One bool per stage: whether its blocks have SE. Default: all stages.
-        se_squeeze: Squeeze operator: ``'avg'``, ``'max'`` or ``'avgmax'``.
-        se_gate: Excitation gate: ``'sigmoid'``, ``'hsigmoid'``, ``'tanh'`` or ``'relu'``.
-        se_divisor: Round the SE width ``C / r`` to a multiple of this (timm's ``seresnet*`` use 8).
-            ``None``: the paper's ``C // r``.
+        se_ratio, se_squeeze, se_gate, se_divisor: The options of every SE block (:class:`SEOptionsMixin`).
         stem_pool: ``'pytorch'``: max-pool 3/2 with padding 1; ``'caffe'``: max-pool 3/2 with
             ``ceil_mode`` and no padding, as in the original release and Cadene's ports.
         branch_relu: Apply a ReLU at the end of each residual branch, before the SE module, as

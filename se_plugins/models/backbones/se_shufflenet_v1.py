@@ -57,10 +57,7 @@ class SEShuffleNetV1(SEOptionsMixin, ShuffleNetV1):
     Args:
         groups: Groups of the 1x1 convs: 1, 2, 3 (the paper's), 4 or 8.
         with_se: Build the SE blocks; ``False`` gives mmpretrain's ShuffleNetV1.
-        se_ratio: Reduction ratio ``r`` of every SE block.
-        se_squeeze: The squeeze: ``'avg'`` (the paper's), ``'max'`` or ``'avgmax'``.
-        se_gate: The excitation gate: ``'sigmoid'`` (the paper's), ``'hsigmoid'``, ``'tanh'``, ``'relu'``.
-        se_divisor: Round each SE's width ``C / r`` to a multiple of this; ``None``: the paper's ``C // r``.
+        se_ratio, se_squeeze, se_gate, se_divisor: The options of every SE block (:class:`SEOptionsMixin`).
         **kwargs: The other arguments of mmpretrain's ShuffleNetV1 (``widen_factor``, ``out_indices``,
             ``frozen_stages``, ``norm_eval``, ``with_cp``, ...).
     """

@@ -27,10 +27,7 @@ class SEVGG(SEOptionsMixin, VGG):
         depth: 11, 13, 16 (the paper's) or 19.
         norm_cfg: The normalisation after each conv; the paper's VGG-16 has BN (the default here).
         with_se: Build the SE blocks; ``False`` gives mmpretrain's VGG.
-        se_ratio: Reduction ratio ``r`` of every SE block.
-        se_squeeze: The squeeze: ``'avg'`` (the paper's), ``'max'`` or ``'avgmax'``.
-        se_gate: The excitation gate: ``'sigmoid'`` (the paper's), ``'hsigmoid'``, ``'tanh'``, ``'relu'``.
-        se_divisor: Round each SE's width ``C / r`` to a multiple of this; ``None``: the paper's ``C // r``.
+        se_ratio, se_squeeze, se_gate, se_divisor: The options of every SE block (:class:`SEOptionsMixin`).
         **kwargs: The other arguments of mmpretrain's VGG (``num_classes`` for its own classifier,
             ``out_indices``, ``frozen_stages``, ``norm_eval``, ...).
     """

@@ -21,10 +21,7 @@ class StagedSEBackbone(SEOptionsMixin, BaseBackbone):
 
     Args:
         with_se: Build the SE blocks; ``False`` gives the plain network.
-        se_ratio: Reduction ratio ``r`` of every SE block.
-        se_squeeze: The squeeze: ``'avg'`` (the paper's), ``'max'`` or ``'avgmax'``.
-        se_gate: The excitation gate: ``'sigmoid'`` (the paper's), ``'hsigmoid'``, ``'tanh'``, ``'relu'``.
-        se_divisor: Round each SE's width ``C / r`` to a multiple of this; ``None``: the paper's ``C // r``.
+        se_ratio, se_squeeze, se_gate, se_divisor: The options of every SE block (:class:`SEOptionsMixin`).
         out_indices: The stages whose outputs :meth:`forward` returns (``-1``: the last).
         frozen_stages: Stages to freeze (parameters and BN statistics): ``-1`` none, ``0`` the stem,
             ``k`` the stem and the first ``k`` stages.
