@@ -45,7 +45,7 @@ setup(
         'onedl': ['onedl-mmengine>=0.10.12', 'onedl-mmdetection>=3.5.1', 'onedl-mmpretrain>=1.3.6',
                   'pycocotools', 'onedl-mim>=0.5.1'],
         'upstream': ['mmengine>=0.10.7', 'mmdet>=3.3.0', 'mmpretrain>=1.2.0', 'pycocotools', 'openmim'],
-        'deploy': ['onnx', 'onnxscript', 'onnxruntime'],
+        'deploy': ['onnx', 'onnxscript', 'onnxruntime', 'openvino'],
         'tests': ['pytest', 'timm>=1.0', 'pretrainedmodels'],
     },
     zip_safe=False,

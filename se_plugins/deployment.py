@@ -1,4 +1,5 @@
-"""Deploy mode's export: a classifier or a detector to ONNX, checked against PyTorch with onnxruntime.
+"""Deploy mode's export: a classifier or a detector to ONNX, checked against PyTorch in a CPU runtime
+(onnxruntime or OpenVINO, :data:`RUNTIMES`).
 
 The exported graph takes a batch of normalised images, ``(N, 3, H, W)`` float32 (``images``; the batch is
 dynamic unless asked otherwise) and holds what a config's ``data_preprocessor`` does not: its mean, std and
@@ -9,8 +10,9 @@ neck features (``feat0`` ...) and the dense head's raw per-level outputs (``cls_
 ...; the RPN's for a two-stage detector). Box decoding, NMS and a two-stage detector's RoI head run in mmdet
 (``head.predict_by_feat`` on these outputs); they need mmcv's custom ops, which onnxruntime does not have.
 """
+import importlib
 import json
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -19,6 +21,8 @@ import torch.nn as nn
 from se_plugins.utils import InputError
 
 OPSET = 18
+# The CPU runtimes that run the exported file, each with its package on PyPI (docs/deploy.md compares them).
+RUNTIMES = {'onnxruntime': 'onnxruntime', 'openvino': 'openvino'}
 
 
 class ClassifierForExport(nn.Module):
@@ -120,6 +124,17 @@ def export_onnx(model: nn.Module,
     return names
 
 
+def import_runtime(runtime: str):
+    """The module of a CPU runtime of :data:`RUNTIMES`; one clear error if it is unknown or not installed."""
+    if runtime not in RUNTIMES:
+        raise InputError(f'runtime {runtime!r}: expected one of {", ".join(RUNTIMES)}')
+    try:
+        return importlib.import_module(runtime)
+    except ModuleNotFoundError as error:
+        raise InputError(f'the {runtime} runtime is not installed (pip install {RUNTIMES[runtime]}, or '
+                         f'pip install "se-plugins-openmmlab[deploy]" for both)') from error
+
+
 def onnxruntime_session(path: str, threads: Optional[int] = None, spinning: bool = True):
     """An onnxruntime CPU session on ``path``.
 
@@ -130,8 +145,7 @@ def onnxruntime_session(path: str, threads: Optional[int] = None, spinning: bool
             the spinning threads take the cores from whatever runs next in the process, e.g. when timing
             other models beside it).
     """
-    import onnxruntime
-
+    onnxruntime = import_runtime('onnxruntime')
     options = onnxruntime.SessionOptions()
     if threads:
         options.intra_op_num_threads = threads
@@ -140,13 +154,57 @@ def onnxruntime_session(path: str, threads: Optional[int] = None, spinning: bool
     return onnxruntime.InferenceSession(path, options, providers=['CPUExecutionProvider'])
 
 
-def max_output_difference(path: str, model: nn.Module, images: torch.Tensor) -> float:
-    """The largest absolute difference between onnxruntime's outputs of ``path`` on ``images`` and the
+def openvino_model(path: str, threads: Optional[int] = None):
+    """An OpenVINO model compiled for the CPU from the ``.onnx`` file ``path``, in float32.
+
+    Args:
+        path: The ``.onnx`` file (OpenVINO reads ONNX directly).
+        threads: Inference threads (default: OpenVINO's, one per core).
+    """
+    openvino = import_runtime('openvino')
+    # f32: on CPUs with bf16 units OpenVINO would otherwise infer in bf16 (outputs 1e-2 apart from PyTorch's)
+    config = {'INFERENCE_PRECISION_HINT': 'f32', 'PERFORMANCE_HINT': 'LATENCY'}
+    if threads:
+        config['INFERENCE_NUM_THREADS'] = threads
+    core = openvino.Core()
+    # The CPU plugin's library is loaded here, before compile_model starts its threads: loaded inside
+    # compile_model in a process that holds onnxruntime, glibc's TLS set-up raced with a new thread ('Inconsistency
+    # detected by ld.so: dl-tls.c: _dl_allocate_tls_init', 3 of 8 benchmark runs; 0 of 18 this way).
+    core.get_versions('CPU')
+    return core.compile_model(path, 'CPU', config)
+
+
+def runtime_function(path: str, runtime: str = 'onnxruntime', threads: Optional[int] = None,
+                     spinning: bool = True) -> Callable[[np.ndarray], List[np.ndarray]]:
+    """A function that runs the ``.onnx`` file ``path`` in ``runtime`` on a batch of images (float32
+    ``(N, 3, H, W)``) and returns the graph's outputs in order.
+
+    Args:
+        path: The ``.onnx`` file.
+        runtime: One of :data:`RUNTIMES`.
+        threads: Intra-op threads (default: the runtime's, one per core).
+        spinning: onnxruntime only: see :func:`onnxruntime_session`.
+    """
+    import_runtime(runtime)
+    if runtime == 'onnxruntime':
+        session = onnxruntime_session(path, threads, spinning)
+        return lambda images: session.run(None, {'images': images})
+    request = openvino_model(path, threads).create_infer_request()
+
+    def infer(images: np.ndarray) -> List[np.ndarray]:
+        request.infer({'images': images})
+        return [tensor.data.copy() for tensor in request.output_tensors]
+
+    return infer
+
+
+def max_output_difference(path: str, model: nn.Module, images: torch.Tensor, runtime: str = 'onnxruntime') -> float:
+    """The largest absolute difference between ``runtime``'s outputs of ``path`` on ``images`` and the
     PyTorch ``model``'s (the module that was exported, or the classifier or detector it wraps)."""
     with torch.no_grad():
         expected = _exported_module(model)(images)
     expected = expected if isinstance(expected, tuple) else (expected, )
-    got = onnxruntime_session(path).run(None, {'images': images.numpy()})
+    got = runtime_function(path, runtime)(images.numpy())
     if len(got) != len(expected):
         raise InputError(f'{path}: {len(got)} outputs, the model has {len(expected)}')
     return max(float(np.abs(g - e.numpy()).max()) for g, e in zip(got, expected))

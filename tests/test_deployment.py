@@ -1,4 +1,6 @@
-"""ONNX export of classifiers and detectors in deploy mode, checked with onnxruntime; the export tool."""
+"""ONNX export of classifiers and detectors in deploy mode, checked in each CPU runtime (onnxruntime here, OpenVINO
+in a process of its own: its native thread pool is never loaded into the test processes, which fork DataLoader
+workers); the export tool."""
 import json
 import os.path as osp
 import re
@@ -129,6 +131,26 @@ def test_the_tool_names_bad_input(run_tool, args, message, tmp_path, monkeypatch
     with pytest.raises(InputError, match=re.escape(message)):
         run_tool(TOOL, *args)
     assert not osp.exists(osp.join(REPO, 'x.onnx'))
+
+
+@pytest.mark.parametrize('config,size', [(CLASSIFIER, '64'), (DETECTOR, '128')])
+def test_openvino_runs_the_export_as_pytorch_does(config, size, tmp_path):
+    """The tool's check in OpenVINO (the CPU runtime docs/deploy.md recommends): the classifier's logits, the
+    detector's backbone-and-neck features and dense head outputs within 1e-4 of PyTorch's."""
+    out = tmp_path / 'model.onnx'
+    result = subprocess.run([sys.executable, osp.join(REPO, 'tools', TOOL), osp.join(REPO, config), '--out', str(out),
+                             '--shape', size, '--runtime', 'openvino'], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    difference = re.search(r'; openvino equals PyTorch within (\S+) on a batch of 2$', result.stdout, re.M)
+    assert difference and float(difference.group(1)) <= 1e-4, result.stdout[-2000:]
+
+
+def test_a_runtime_that_is_not_installed_is_one_error_before_anything_is_written(run_tool, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, 'openvino', None)  # what `import openvino` meets where it is not installed
+    out = tmp_path / 'model.onnx'
+    with pytest.raises(InputError, match=re.escape('the openvino runtime is not installed (pip install openvino')):
+        run_tool(TOOL, osp.join(REPO, CLASSIFIER), '--out', str(out), '--runtime', 'openvino')
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_the_tool_ends_bad_input_with_one_error_line(tmp_path):

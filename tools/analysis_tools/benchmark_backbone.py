@@ -8,10 +8,11 @@ Every model is an ImageNet classifier (1000 classes) with random weights: ours (
 its submodules instead of its fused backward; SE off; deploy mode, whose weights are channels-last by
 default, whatever --channels-last says of the others; with_cp), mmpretrain's SEResNet/ResNet and
 timm's seresnet50/resnet50, and, at inference, our deploy-mode SE-R50 and R50 exported to ONNX and run by
-onnxruntime (CPU only). In each setting (inference batch N or training step batch N; dtype; memory format)
-the models are timed interleaved, once per round; the tables give the median, min and max, and the ratios
-that matter, each beside its target. ``--detection`` adds Faster R-CNN SE-R50-FPN vs R50-FPN training steps
-under mmdet (the CPU demo config, 128x128 generated images). Times are machine-dependent: compare ratios.
+each CPU runtime (onnxruntime and OpenVINO; CPU only). In each setting (inference batch N or training step
+batch N; dtype; memory format) the models are timed interleaved, once per round; the tables give the median,
+min and max, and the ratios that matter, each beside its target. ``--detection`` adds Faster R-CNN SE-R50-FPN
+vs R50-FPN training steps under mmdet (the CPU demo config, 128x128 generated images). Times are
+machine-dependent: compare ratios.
 
 Timing one model after another lets the machine's state (other load, frequency, caches) drift
 between them; here every round times each model once, in turn, so drift hits all of them alike,
@@ -42,6 +43,7 @@ import torch.nn as nn
 import se_plugins  # noqa: F401
 from se_plugins.analysis.memory import saved_activation_bytes
 from se_plugins.building import build_classifier
+from se_plugins.deployment import RUNTIMES
 from se_plugins.models.layers import set_fused_backward
 from se_plugins.utils import InputError, run_cli
 
@@ -56,8 +58,12 @@ TARGETS = {
     'infer deploy / faster peer': 0.90,
     'infer deploy SE cost': 1.03,
     'infer onnxruntime SE cost': 1.02,
+    'infer onnxruntime / eager deploy': 0.80,
+    'infer openvino SE cost': 1.05,
+    'infer openvino / eager deploy': 0.80,
 }
-ONNX_MODELS = ('onnxruntime SE-R50', 'onnxruntime R50')
+# each runtime's two models: ours in deploy mode exported to ONNX, with and without SE
+RUNTIME_SOURCES = {'SE-R50': 'ours SE-R50 deploy', 'R50': 'ours R50 deploy'}
 
 
 @dataclass
@@ -126,10 +132,10 @@ def step_function(model: nn.Module, mode: str, batch: int, size: int, dtype: tor
     return train
 
 
-def onnxruntime_function(session, batch: int, size: int) -> Callable[[], None]:
-    """One inference of an onnxruntime ``session`` on a random batch."""
-    images = {'images': torch.randn(batch, 3, size, size).numpy()}
-    return lambda: session.run(None, images)
+def runtime_step(run: Callable, batch: int, size: int) -> Callable[[], None]:
+    """One inference of a runtime's ``run`` (:func:`se_plugins.deployment.runtime_function`) on a random batch."""
+    images = torch.randn(batch, 3, size, size).numpy()
+    return lambda: run(images)
 
 
 def interleaved(functions: Dict[str, Callable[[], None]], rounds: int, warmup: int = 1,
@@ -170,17 +176,19 @@ def classifiers() -> Dict[str, torch.nn.Module]:
     return models
 
 
-def onnxruntime_sessions(models: Dict[str, nn.Module], size: int, threads: int, work_dir: str) -> Dict[str, object]:
-    """Our deploy-mode SE-R50 and R50 exported to ONNX (dynamic batch) and loaded into onnxruntime."""
-    from se_plugins.deployment import export_onnx, onnxruntime_session
+def runtime_models(models: Dict[str, nn.Module], size: int, threads: int, work_dir: str) -> Dict[str, Callable]:
+    """Our deploy-mode SE-R50 and R50 exported to ONNX (dynamic batch) and loaded into each CPU runtime
+    (``'onnxruntime SE-R50'``, ``'openvino R50'``, ...: functions of a batch of images)."""
+    from se_plugins.deployment import export_onnx, runtime_function
 
-    sessions = {}
-    for name, source in zip(ONNX_MODELS, ('ours SE-R50 deploy', 'ours R50 deploy')):
+    loaded = {}
+    for label, source in RUNTIME_SOURCES.items():
         path = osp.join(work_dir, source.replace(' ', '_') + '.onnx')
         export_onnx(copy.deepcopy(models[source]).to(memory_format=torch.contiguous_format), path,
                     (1, 3, size, size))
-        sessions[name] = onnxruntime_session(path, threads, spinning=False)  # no spinning into the next model
-    return sessions
+        for runtime in RUNTIMES:  # onnxruntime without spinning into the next model
+            loaded[f'{runtime} {label}'] = runtime_function(path, runtime, threads, spinning=False)
+    return loaded
 
 
 def models_for(mode: str) -> List[str]:
@@ -212,11 +220,13 @@ def ratio_lines(median: Dict[str, float], mode: str, memory: Optional[Dict[str, 
                  f'{against(median["ours SE-R50 deploy"] / median["ours R50 deploy"], "infer deploy SE cost")}',
                  f'  deploy mode, channels-last (its default) / contiguous weights: '
                  f'{median["ours SE-R50 deploy"] / median["ours SE-R50 deploy contiguous"]:.3f}']
-        if all(name in median for name in ONNX_MODELS):
-            se_cost = median['onnxruntime SE-R50'] / median['onnxruntime R50']
-            lines.append(f'  onnxruntime SE cost (SE-R50 / R50, both exported in deploy mode): '
-                         f'{against(se_cost, "infer onnxruntime SE cost")}   onnxruntime / eager, deploy SE-R50: '
-                         f'{median["onnxruntime SE-R50"] / median["ours SE-R50 deploy"]:.3f}')
+        for runtime in RUNTIMES:
+            if f'{runtime} SE-R50' in median:
+                se_cost = median[f'{runtime} SE-R50'] / median[f'{runtime} R50']
+                eager = median[f'{runtime} SE-R50'] / median['ours SE-R50 deploy']
+                lines.append(f'  {runtime} SE cost (SE-R50 / R50, both exported in deploy mode): '
+                             f'{against(se_cost, f"infer {runtime} SE cost")}   {runtime} / eager, deploy SE-R50: '
+                             f'{against(eager, f"infer {runtime} / eager deploy")}')
         return lines
     plain = median['ours SE-R50 plain autograd']
     lines = [f'  SE cost (SE-R50 / R50):   ours {against(ours_se_cost, "train SE cost")}   '
@@ -262,9 +272,9 @@ def benchmark_classifiers(args, device: torch.device) -> List[str]:
         torch.backends.cudnn.benchmark = True
     out = []
     with tempfile.TemporaryDirectory() as work_dir:
-        sessions = {}
+        exported = {}
         if args.onnx and device.type == 'cpu' and any(s.startswith('infer') for s in args.settings):
-            sessions = onnxruntime_sessions(models, args.size, args.threads, work_dir)
+            exported = runtime_models(models, args.size, args.threads, work_dir)
         for mode, batch in parse_settings(args.settings):
             for dtype_name in args.dtypes:
                 for channels_last in args.channels_last:
@@ -272,8 +282,7 @@ def benchmark_classifiers(args, device: torch.device) -> List[str]:
                     steps = {name: step_function(models[name], mode, batch, args.size, DTYPES[dtype_name],
                                                  channels_last == 'on', device) for name in names}
                     if mode == 'infer' and dtype_name == 'fp32':
-                        steps.update({name: onnxruntime_function(session, batch, args.size)
-                                      for name, session in sessions.items()})
+                        steps.update({name: runtime_step(run, batch, args.size) for name, run in exported.items()})
                     timings = interleaved(steps, args.rounds, warmup, clock)
                     median = {name: timing.median for name, timing in timings.items()}
                     out.append(f'\n{mode} batch {batch}, {dtype_name}, channels_last {channels_last}, '
@@ -336,7 +345,7 @@ def main() -> List[str]:
     parser.add_argument('--device', choices=['auto', 'cpu', 'cuda'], default='auto',
                         help='auto: the GPU when there is one')
     parser.add_argument('--no-onnx', dest='onnx', action='store_false',
-                        help='leave out the onnxruntime models at inference (CPU only)')
+                        help='leave out the runtimes\' models (onnxruntime, OpenVINO) at inference (CPU only)')
     parser.add_argument('--detection', action='store_true', help='also Faster R-CNN training steps (CPU)')
     args = parser.parse_args()
     device = resolve_device(args.device)
