@@ -121,12 +121,12 @@ def make_imagenet(out_dir: str,
     """Write an ImageNet-format set in mmpretrain's layout; return ``out_dir``.
 
     Args:
-        out_dir: The dataset folder to create.
+        out_dir: The dataset folder to create (the ImageNet configs read ``data/imagenet``).
         num_classes: Classes (labels 0 .. num_classes - 1, folders ``n00000000`` ...).
-        train_per_class: Training images per class.
-        val_per_class: Validation images per class.
-        image_size: Height and width of every image.
-        seed: Random seed.
+        train_per_class: Training images per class, under ``train/<wnid>/``.
+        val_per_class: Validation images per class, in ``val/`` (labels in ``meta/val.txt``).
+        image_size: Height and width of every image (ImageNet's vary; mmpretrain resizes them).
+        seed: Random seed: the same arguments give the same files.
     """
     rng = np.random.default_rng(seed)
     train = [(f'n{label:08d}/n{label:08d}_{i}.JPEG', label)
@@ -147,12 +147,12 @@ def make_places365(out_dir: str,
     """Write a Places365-format set (the official layout, first ``num_classes`` classes); return ``out_dir``.
 
     Args:
-        out_dir: The dataset folder to create.
+        out_dir: The dataset folder to create (the Places365 configs read ``data/places365``).
         num_classes: How many of the 365 classes get images.
-        train_per_class: Training images per class.
-        val_per_class: Validation images per class.
+        train_per_class: Training images per class, under ``data_256/<category path>/``.
+        val_per_class: Validation images per class, in ``val_256/`` (labels in ``places365_val.txt``).
         image_size: Height and width of every image (the real release: 256).
-        seed: Random seed.
+        seed: Random seed: the same arguments give the same files.
     """
     rng = np.random.default_rng(seed)
     os.makedirs(out_dir, exist_ok=True)
@@ -181,10 +181,10 @@ def make_class_folders(out_dir: str,
     Args:
         out_dir: The dataset folder to create.
         classes: The class names, in label order.
-        train_per_class: Training images per class.
-        val_per_class: Validation images per class.
+        train_per_class: Training images per class, under ``train/<class>/``.
+        val_per_class: Validation images per class, under ``val/<class>/``.
         image_size: Height and width of every image.
-        seed: Random seed.
+        seed: Random seed: the same arguments give the same files.
     """
     rng = np.random.default_rng(seed)
     for split, count in (('train', train_per_class), ('val', val_per_class)):
