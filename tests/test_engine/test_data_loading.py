@@ -121,9 +121,10 @@ class Parents(Dataset):
 
 def main():
     if sys.argv[2] == 'early':  # as the tools start it
-        start_worker_server(Config(dict(launcher='pytorch', env_cfg=dict(mp_cfg=dict(mp_start_method='fork')))))
+        start_worker_server(Config(dict(launcher='pytorch', env_cfg=dict(mp_cfg=dict(mp_start_method='fork')),
+                                        train_dataloader=dict(num_workers=2))))
     if sys.argv[2] == 'one process':  # as the tools start it for a run without a process group
-        start_worker_server(Config(dict(launcher='none')))
+        start_worker_server(Config(dict(launcher='none', train_dataloader=dict(num_workers=2))))
     else:
         dist.init_process_group('gloo', init_method='file://' + sys.argv[1], rank=0, world_size=1)
     received = []
@@ -216,9 +217,19 @@ def test_workers_of_a_rank_start_from_a_fork_server_that_stop_signals_spare_and_
 
 
 @pytest.mark.parametrize('launcher', ['none', 'pytorch'])
-def test_the_tools_start_no_worker_server_for_a_run_whose_workers_are_not_forked(launcher):
-    start_worker_server(Config(dict(launcher=launcher, env_cfg=dict(mp_cfg=dict(mp_start_method='spawn')))))
+@pytest.mark.parametrize('run', [
+    dict(env_cfg=dict(mp_cfg=dict(mp_start_method='spawn')), train_dataloader=dict(num_workers=2)),  # not forked
+    dict(train_dataloader=dict(num_workers=0), val_dataloader=dict(num_workers=0), test_dataloader=None),  # none
+])
+def test_the_tools_start_no_worker_server_for_a_run_without_forked_workers(launcher, run):
+    start_worker_server(Config(dict(launcher=launcher, **run)))
     assert multiprocessing.forkserver._forkserver._forkserver_pid is None
+
+
+def test_the_tools_start_a_worker_server_if_any_loader_of_the_run_has_workers():
+    start_worker_server(Config(dict(launcher='none', train_dataloader=dict(num_workers=0),
+                                    val_dataloader=dict(num_workers=1))))
+    assert running(multiprocessing.forkserver._forkserver._forkserver_pid)  # ended by conftest after the test
 
 
 class Parent(Dataset):
