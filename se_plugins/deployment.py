@@ -21,8 +21,8 @@ import torch.nn as nn
 from se_plugins.utils import InputError
 
 OPSET = 18
-# The CPU runtimes that run the exported file, each with its package on PyPI (docs/deploy.md compares them).
-RUNTIMES = {'onnxruntime': 'onnxruntime', 'openvino': 'openvino'}
+# The CPU runtimes that run the exported file (docs/deploy.md compares them): each module's name is its PyPI package's.
+RUNTIMES = ('onnxruntime', 'openvino')
 
 
 class ClassifierForExport(nn.Module):
@@ -131,7 +131,7 @@ def import_runtime(runtime: str):
     try:
         return importlib.import_module(runtime)
     except ModuleNotFoundError as error:
-        raise InputError(f'the {runtime} runtime is not installed (pip install {RUNTIMES[runtime]}, or '
+        raise InputError(f'the {runtime} runtime is not installed (pip install {runtime}, or '
                          f'pip install "se-plugins-openmmlab[deploy]" for both)') from error
 
 

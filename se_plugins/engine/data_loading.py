@@ -46,6 +46,8 @@ from mmengine.config import Config
 from mmengine.logging import print_log
 from torch.utils.data import DataLoader, Dataset, get_worker_info
 
+from .config_checks import SPLITS
+
 # What schedulers and users send to stop a job (Slurm: TERM at a time limit or preemption, USR1/USR2 as a
 # warning; HUP when a terminal closes; INT for Ctrl-C).
 WORKER_IGNORED_SIGNALS = ('SIGTERM', 'SIGUSR1', 'SIGUSR2', 'SIGINT', 'SIGHUP')
@@ -240,8 +242,7 @@ def _forks_workers(cfg: Config) -> bool:
     """Whether a loader of ``cfg`` has DataLoader workers and they would be forked (see :func:`start_worker_server`)."""
     if (cfg.get('env_cfg') or {}).get('mp_cfg', {}).get('mp_start_method', 'fork') != 'fork':
         return False
-    return any(((cfg.get(key) or {}).get('num_workers') or 0) > 0
-               for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'))
+    return any(((cfg.get(f'{split}_dataloader') or {}).get('num_workers') or 0) > 0 for split in SPLITS)
 
 
 def _workers_from_server(loader: DataLoader) -> bool:
