@@ -165,6 +165,13 @@ def logged_iterations(log_file) -> int:
     return len(re.findall(r'(Epoch|Iter)\(train\) +\[', text))
 
 
+def trained_iterations(log_file) -> int:
+    """The run's position by its newest log line ``Epoch(train) [epoch][i/n]``: iterations trained since the
+    start of training, over every launch (a resumed launch logs the epoch and index it goes on from)."""
+    lines = re.findall(r'Epoch\(train\) +\[(\d+)\]\[ *(\d+)/(\d+)\]', log_file.read_text() if log_file.exists() else '')
+    return max(((int(epoch) - 1) * int(total) + int(index) for epoch, index, total in lines), default=0)
+
+
 def run_command_line(tool: str, *args: str) -> int:
     """Run ``tools/<tool>`` in this process as ``python tools/<tool> *args`` runs it (its ``__main__`` block:
     argument parsing, and ``run_cli``'s one ``error:`` line on stderr for bad input); return its exit

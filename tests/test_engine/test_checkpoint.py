@@ -18,7 +18,7 @@ from se_plugins.engine import ResumeError, checkpoint_problem, require_checkpoin
 from se_plugins.utils import CheckpointWriteError, InputError
 
 from helpers import (PLACES_CONFIG, REPO, TRAIN_ENV, ToyDataset, ToyModel, assert_same_weights, logged_iterations,
-                     run_command_line, torchrun_command, train_command)
+                     run_command_line, torchrun_command, train_command, trained_iterations)
 
 
 def save(path, value=1.0):
@@ -55,13 +55,6 @@ def test_resume_falls_back_to_the_newest_complete_checkpoint(tmp_path):
     with pytest.raises(ResumeError, match='no complete checkpoint to resume from'):
         resolve_resume(str(tmp_path), 'auto')
     assert resolve_resume(str(tmp_path / 'fresh'), 'auto') is None  # a first launch starts from scratch
-
-
-def trained_iterations(log_file) -> int:
-    """The run's position by its newest log line ``Epoch(train) [epoch][i/n]``: iterations trained since the
-    start of training, over every launch (a resumed launch logs the epoch and index it goes on from)."""
-    lines = re.findall(r'Epoch\(train\) +\[(\d+)\]\[ *(\d+)/(\d+)\]', log_file.read_text() if log_file.exists() else '')
-    return max(((int(epoch) - 1) * int(total) + int(index) for epoch, index, total in lines), default=0)
 
 
 @pytest.mark.slow
