@@ -8,6 +8,7 @@ from mmpretrain.models.backbones.resnet import BasicBlock, Bottleneck, ResNet
 from se_plugins.registry import MODELS
 from se_plugins.utils import check_choice, check_per_stage
 
+from ..layers import squeezing_through_reads_less
 from .se_options import SEOptionsMixin, se_block
 
 SE_PLACEMENTS = ('standard', 'pre', 'post', 'identity', 'after_3x3')
@@ -34,6 +35,9 @@ class SEBlockMixin:
     """
 
     se_placements: Sequence[str] = SE_PLACEMENTS
+    #: Whether the SE squeezes the last conv's input (:meth:`SqueezeExcitation.squeeze_through`) where that reads
+    #: less (:func:`squeezing_through_reads_less`): set by deploy mode where :meth:`can_squeeze_through_last_conv`.
+    squeeze_through_last_conv: bool = False
 
     def __init__(self,
                  in_channels: int,
@@ -56,9 +60,19 @@ class SEBlockMixin:
     def _se_at(self, placement: str) -> bool:
         return self.with_se and self.se_placement == placement
 
+    def residual_head(self, x: torch.Tensor) -> torch.Tensor:
+        """The block's residual branch up to the input of its last conv (:attr:`last_conv`), with the SE
+        module if it sits there."""
+        raise NotImplementedError
+
     def residual(self, x: torch.Tensor) -> torch.Tensor:
         """The block's residual branch up to its last conv: without the SE module unless it sits inside
         it, and without the branch's last BN (:attr:`last_norm`)."""
+        return self.last_conv(self.residual_head(x))
+
+    @property
+    def last_conv(self) -> nn.Module:
+        """The conv that ends the residual branch (before :attr:`last_norm`)."""
         raise NotImplementedError
 
     @property
@@ -66,10 +80,28 @@ class SEBlockMixin:
         """The BN that ends the residual branch."""
         raise NotImplementedError
 
+    def can_squeeze_through_last_conv(self) -> bool:
+        """Whether the SE may squeeze the input of the last conv instead of its output, as deploy mode has it
+        do (exact, and a bottleneck's last conv has a quarter of the channels at its input): the SE follows the
+        last conv directly (placement ``'standard'``, no branch ReLU or drop path, the BN folded into the conv),
+        squeezes by average, and the conv is a plain 1x1 ``nn.Conv2d`` of stride 1 without padding or groups,
+        with fewer input channels than output channels."""
+        conv = self.last_conv
+        return (self._se_at('standard') and not self.branch_relu and isinstance(self.drop_path, nn.Identity)
+                and isinstance(self.last_norm, nn.Identity) and self.se.squeeze == 'avg' and type(conv) is nn.Conv2d
+                and conv.kernel_size == (1, 1) and conv.stride == (1, 1) and conv.padding == (0, 0)
+                and conv.groups == 1 and conv.in_channels < conv.out_channels)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
 
         def _inner_forward(x: torch.Tensor) -> torch.Tensor:
             identity = x if self.downsample is None else self.downsample(x)
+            if self.squeeze_through_last_conv:
+                head = self.residual_head(x)
+                branch = self.last_conv(head)
+                squeezed = (self.se.squeeze_through(self.last_conv, head)
+                            if squeezing_through_reads_less(self.last_conv, head) else None)
+                return self.se.scale_add(branch, identity, out=branch, squeezed=squeezed)
             branch = self.residual(self.se(x) if self._se_at('pre') else x)
             no_drop_path = isinstance(self.drop_path, nn.Identity)
             # Where the SE scales one of the two summed branches, scale and sum are one pass over the
@@ -108,8 +140,12 @@ class SEBasicBlock(SEBlockMixin, BasicBlock):
 
     se_placements = tuple(p for p in SE_PLACEMENTS if p != 'after_3x3')
 
-    def residual(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv2(self.relu(self.norm1(self.conv1(x))))
+    def residual_head(self, x: torch.Tensor) -> torch.Tensor:
+        return self.relu(self.norm1(self.conv1(x)))
+
+    @property
+    def last_conv(self) -> nn.Module:
+        return self.conv2
 
     @property
     def last_norm(self) -> nn.Module:
@@ -119,12 +155,14 @@ class SEBasicBlock(SEBlockMixin, BasicBlock):
 class SEBottleneck(SEBlockMixin, Bottleneck):
     """mmpretrain's Bottleneck with an SE module (see :class:`SEBlockMixin`)."""
 
-    def residual(self, x: torch.Tensor) -> torch.Tensor:
+    def residual_head(self, x: torch.Tensor) -> torch.Tensor:
         out = self.relu(self.norm1(self.conv1(x)))
         out = self.relu(self.norm2(self.conv2(out)))
-        if self._se_at('after_3x3'):
-            out = self.se(out)
-        return self.conv3(out)
+        return self.se(out) if self._se_at('after_3x3') else out
+
+    @property
+    def last_conv(self) -> nn.Module:
+        return self.conv3
 
     @property
     def last_norm(self) -> nn.Module:
@@ -190,6 +228,16 @@ class SEResNet(SEOptionsMixin, ResNet):
         super()._make_stem_layer(in_channels, stem_channels)
         if self.stem_pool == 'caffe':
             self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=0, ceil_mode=True)
+
+    def fuse(self, channels_last: bool = True) -> nn.Module:
+        """Deploy mode (:meth:`~se_plugins.models.backbones.deploy.DeployMixin.fuse`), in which each block
+        whose SE follows a 1x1 last conv squeezes that conv's input where that reads less
+        (:meth:`SEBlockMixin.can_squeeze_through_last_conv`, :func:`squeezing_through_reads_less`)."""
+        super().fuse(channels_last)
+        for block in self.modules():
+            if isinstance(block, SEBlockMixin):
+                block.squeeze_through_last_conv = block.can_squeeze_through_last_conv()
+        return self
 
     def make_res_layer(self, **kwargs) -> nn.Sequential:
         # ResNet.__init__ appends each stage's name to self.res_layers after building it, so its

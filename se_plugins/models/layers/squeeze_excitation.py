@@ -1,3 +1,4 @@
+import warnings
 from typing import Optional
 
 import torch
@@ -29,6 +30,21 @@ def check_se_options(ratio: Optional[int], squeeze: str, gate: str, prefix: str 
         check_positive_int(f'{prefix}ratio', ratio)
     check_choice(f'{prefix}squeeze', squeeze, SQUEEZE_OPS)
     get_gate(gate, f'{prefix}gate')
+
+
+def squeezing_through_reads_less(conv: nn.Conv2d, x: torch.Tensor) -> bool:
+    """Whether :meth:`SqueezeExcitation.squeeze_through` reads less than the squeeze of ``conv(x)``: the values it
+    leaves unread, ``(C_out - C_in) N H W``, outnumber the conv's weights, ``C_out C_in``, which it reads once
+    more. In a ResNet-50's bottlenecks at 224x224 this holds in every stage from batch 8 on, and at batch 1 in
+    the first two stages (the last two have small maps and large weights). A traced graph (ONNX export) keeps
+    the choice made for its example input."""
+    shape = x.shape
+    if torch.jit.is_tracing():  # sizes are traced tensors: the tracer warns that the answer becomes a constant
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', torch.jit.TracerWarning)
+            shape = [int(size) for size in shape]
+    batch, channels, height, width = shape
+    return (conv.out_channels - channels) * batch * height * width > conv.out_channels * channels
 
 
 class GlobalPool(nn.Module):
@@ -124,10 +140,30 @@ class SqueezeExcitation(nn.Module):
         """The squeeze operator: ``'avg'``, ``'max'`` or ``'avgmax'``."""
         return self.pool.mode
 
-    def excite(self, x: torch.Tensor) -> torch.Tensor:
-        """Return the excitation ``s`` of shape ``(N, C, 1, 1)``: eqs. (2) and (3)."""
-        z = self.relu(self.fc1(self.pool(x).flatten(1)))
-        return self.gate(self.fc2(z)[:, :, None, None])
+    def excite(self, x: torch.Tensor, squeezed: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Return the excitation ``s`` of shape ``(N, C, 1, 1)``: eqs. (2) and (3).
+
+        Args:
+            x: The feature map ``U``, ``(N, C, H, W)``.
+            squeezed: Its squeeze ``z``, ``(N, C)``, if the caller has it (:meth:`squeeze_through`); ``None``:
+                eq. (2) on ``x``.
+        """
+        z = self.pool(x).flatten(1) if squeezed is None else squeezed
+        return self.gate(self.fc2(self.relu(self.fc1(z)))[:, :, None, None])
+
+    def squeeze_through(self, conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+        """The squeeze (eq. (2)) of ``conv(x)``, ``(N, C)``, computed as ``conv`` applied to the squeeze of ``x``.
+
+        For a 1x1 convolution of stride 1, without padding or groups, this is exact: the spatial average
+        commutes with a map that is linear per pixel. It reads ``x`` (a bottleneck's last conv has a quarter of
+        the channels at its input) and the conv's weights once more; :func:`squeezing_through_reads_less` says
+        when that is less to read than ``conv(x)``. ``pool`` runs, as a module, on ``x``.
+
+        Args:
+            conv: A 1x1 ``nn.Conv2d`` of stride 1, without padding or groups, whose output is this SE's input.
+            x: The input of ``conv``, ``(N, C_in, H, W)``.
+        """
+        return nn.functional.linear(self.pool(x).flatten(1), conv.weight.flatten(1), conv.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.scale_add(x)
@@ -144,7 +180,8 @@ class SqueezeExcitation(nn.Module):
                   x: torch.Tensor,
                   other: Optional[torch.Tensor] = None,
                   norm: Optional[nn.Module] = None,
-                  out: Optional[torch.Tensor] = None) -> torch.Tensor:
+                  out: Optional[torch.Tensor] = None,
+                  squeezed: Optional[torch.Tensor] = None) -> torch.Tensor:
         """``self(norm(x)) + other``: eq. (4) on the output of ``norm`` (``None``: on ``x``), then a
         residual block's sum (``None``: none), in one pass over the feature map (``torch.addcmul``).
 
@@ -163,12 +200,14 @@ class SqueezeExcitation(nn.Module):
                 written into it instead of a new tensor. On a CPU, a new map of a large batch costs more
                 than the pass that fills it (its pages are mapped afresh on every call): this keeps deploy
                 mode's SE at the paper's cost (docs/benchmark.md).
+            squeezed: The squeeze of ``norm(x)``, ``(N, C)``, if the caller has it (:meth:`squeeze_through`);
+                the step then runs on the submodules.
         """
-        if fused_form_applies(self, x, norm):
+        if squeezed is None and fused_form_applies(self, x, norm):
             return fused_scale_add(self, x, other, norm)
         if norm is not None:
             x = norm(x)
-        s = self.excite(x)
+        s = self.excite(x, squeezed)
         if not _may_write_into(out, x, other, s):
             out = None
         return torch.mul(x, s, out=out) if other is None else torch.addcmul(other, x, s, out=out)

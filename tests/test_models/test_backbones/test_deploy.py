@@ -4,6 +4,8 @@ import pytest
 import torch
 import torch.nn as nn
 
+from se_plugins.models.backbones.se_resnet import SEBlockMixin
+from se_plugins.models.layers import SqueezeExcitation
 from se_plugins.registry import MODELS
 
 from helpers import NETWORKS, randomise_bn
@@ -43,6 +45,43 @@ def test_fuse_folds_every_bn_and_keeps_the_outputs(cfg, channels_last):
     left = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     assert not any(_follows_a_conv(model, bn) for bn in left)
     assert not left or cfg['type'] in NETWORKS  # every BN of a ResNet follows a conv
+    for out, ref in zip(fused, expected):
+        torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize('cfg, through', [
+    (dict(type='SEResNet', depth=50), True),
+    (dict(type='SEResNeXt', depth=50), True),
+    (dict(type='SENet154'), False),  # its last convs have as many input channels as output channels
+    (dict(type='SEResNet', depth=50, se_squeeze='max'), False),  # a max does not commute with the conv
+    (dict(type='SEResNet', depth=50, se_placement='identity'), False),
+    (dict(type='SEResNet', depth=18), False),  # a 3x3 last conv: its padding makes the border's pixels differ
+], ids=['se-r50', 'se-x50', 'senet154', 'max-squeeze', 'identity-placement', 'se-r18'])
+def test_deploy_mode_squeezes_the_input_of_a_1x1_last_conv_where_that_reads_less(cfg, through):
+    """In deploy mode a bottleneck's SE squeezes its last conv's input (a quarter of the channels) and applies
+    the conv to the squeezed vector, with the same outputs, where the pixels it leaves unread outnumber the conv's
+    weights, which it reads once more: at batch 2 and 64x64, in the first stage (16x16 maps), not in the last
+    (2x2). Where that is not exact, every SE squeezes the map it scales."""
+    model = MODELS.build(dict(cfg, out_indices=(0, 1, 2, 3)))
+    randomise_bn(model)
+    model.eval()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        expected = model(x)
+    model.fuse()
+    squeezed_channels = {}
+    blocks = [m for m in model.modules() if isinstance(m, SEBlockMixin) and isinstance(m.se, SqueezeExcitation)]
+    for block in blocks:
+        block.se.pool.register_forward_hook(
+            lambda pool, inputs, output, block=block: squeezed_channels.__setitem__(block, inputs[0].shape[1]))
+    with torch.no_grad():
+        fused = model(x)
+    assert blocks and all(block.squeeze_through_last_conv == through for block in blocks)
+    assert len(squeezed_channels) == len(blocks)
+    for block in model.layer1:
+        assert squeezed_channels[block] == (block.last_conv.in_channels if through else block.se.channels)
+        assert not through or block.last_conv.in_channels < block.se.channels
+    assert all(squeezed_channels[block] == block.se.channels for block in model.layer4)
     for out, ref in zip(fused, expected):
         torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-4)
 
