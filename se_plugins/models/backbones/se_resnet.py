@@ -232,7 +232,14 @@ class SEResNet(SEOptionsMixin, ResNet):
     def fuse(self, channels_last: bool = True) -> nn.Module:
         """Deploy mode (:meth:`~se_plugins.models.backbones.deploy.DeployMixin.fuse`), in which each block
         whose SE follows a 1x1 last conv squeezes that conv's input where that reads less
-        (:meth:`SEBlockMixin.can_squeeze_through_last_conv`, :func:`squeezing_through_reads_less`)."""
+        (:meth:`SEBlockMixin.can_squeeze_through_last_conv`, :func:`squeezing_through_reads_less`).
+
+        Args:
+            channels_last: Store the convolutions' weights channels-last (see ``DeployMixin.fuse``).
+
+        Returns:
+            This backbone, fused: its outputs equal the unfused model's in eval mode, to float rounding.
+        """
         super().fuse(channels_last)
         for block in self.modules():
             if isinstance(block, SEBlockMixin):
