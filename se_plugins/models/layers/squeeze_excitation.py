@@ -35,9 +35,9 @@ def check_se_options(ratio: Optional[int], squeeze: str, gate: str, prefix: str 
 def squeezing_through_reads_less(conv: nn.Conv2d, x: torch.Tensor) -> bool:
     """Whether :meth:`SqueezeExcitation.squeeze_through` reads less than the squeeze of ``conv(x)``: the values it
     leaves unread, ``(C_out - C_in) N H W``, outnumber the conv's weights, ``C_out C_in``, which it reads once
-    more. In a ResNet-50's bottlenecks at 224x224 this holds in every stage from batch 8 on, and at batch 1 in
-    the first two stages (the last two have small maps and large weights). A traced graph (ONNX export) keeps
-    the choice made for its example input."""
+    more. In a ResNet-50's bottlenecks at 224x224 this holds in the first two stages at every batch, in the third
+    from batch 2 and in the fourth from batch 14 (the last stages have small maps and large weights). A traced
+    graph (ONNX export) keeps the choice made for its example input."""
     shape = x.shape
     if torch.jit.is_tracing():  # sizes are traced tensors: the tracer warns that the answer becomes a constant
         with warnings.catch_warnings():
