@@ -104,6 +104,39 @@ def test_signals_to_every_process_with_workers_in_every_phase_then_resume_exactl
     assert_same_weights(uninterrupted['epochs'], work_dir / 'epoch_3.pth')
 
 
+def test_sigusr1_to_the_process_group_of_dist_train_stops_both_ranks_with_a_checkpoint(places, tmp_path):
+    """``kill -USR1 -PGID`` on tools/dist_train.sh: torchrun starts each rank in a session of its own, so the ranks
+    get the signal only from torchrun, which passes on SIGUSR1 as dist_train.sh asks and waits for them: both
+    stop after the same iteration with one checkpoint, and none trains on after the launcher has ended (without
+    ``--signals-to-handle``, torchrun died of SIGUSR1 at once and the ranks trained on to the last epoch)."""
+    work_dir = tmp_path / 'work'
+    command, env = torchrun_command(train_command(places, work_dir, epochs=20))
+    log = tmp_path / 'out.log'
+    process = launch(command, log, env, lambda log: logged_iterations(log) >= 3)  # 2 iterations an epoch
+    os.killpg(process.pid, signal.SIGUSR1)
+    process.wait(timeout=300)
+    training_on = [pid for pid in os.listdir('/proc')
+                   if pid.isdigit() and _reads(f'/proc/{pid}/cmdline', str(work_dir))]
+    for pid in training_on:  # not left running if this fails
+        os.kill(int(pid), signal.SIGKILL)
+    output = log.read_text()
+    assert training_on == [], output[-3000:]
+    stopped = re.findall(r'stopped: SIGUSR1 after iteration (\d+) \(epoch \d+, \d of 2\); wrote (\S+);', output)
+    assert len(stopped) == 2 and stopped[0] == stopped[1], output[-3000:]
+    checkpoint = work_dir / f'iter_{stopped[0][0]}.pth'
+    assert stopped[0][1] == str(checkpoint) and checkpoint_problem(str(checkpoint)) is None
+    assert (work_dir / 'last_checkpoint').read_text() == str(checkpoint)
+
+
+def _reads(path: str, text: str) -> bool:
+    """Whether the file at ``path`` (a process's command line) holds ``text``; False if it is gone."""
+    try:
+        with open(path, 'rb') as file:
+            return text.encode() in file.read()
+    except OSError:
+        return False
+
+
 def test_two_processes_stop_after_the_same_iteration_and_resume_exactly(places, uninterrupted, tmp_path):
     """SIGTERM to every process of a 2-process run under torchrun, DataLoader workers included (2 a rank, started
     anew each epoch from the rank's fork server): both ranks stop after the same iteration, one checkpoint is
