@@ -106,9 +106,10 @@ def test_signals_to_every_process_with_workers_in_every_phase_then_resume_exactl
 
 def test_sigusr1_to_the_process_group_of_dist_train_stops_both_ranks_with_a_checkpoint(places, tmp_path):
     """``kill -USR1 -PGID`` on tools/dist_train.sh: torchrun starts each rank in a session of its own, so the ranks
-    get the signal only from torchrun, which passes on SIGUSR1 as dist_train.sh asks and waits for them: both
-    stop after the same iteration with one checkpoint, and none trains on after the launcher has ended (without
-    ``--signals-to-handle``, torchrun died of SIGUSR1 at once and the ranks trained on to the last epoch)."""
+    get the signal only from torchrun, which passes on SIGUSR1 as tools/misc/torchrun.py asks and waits for them:
+    both stop after the same iteration with one checkpoint, none trains on after the launcher has ended (plain
+    torchrun died of SIGUSR1 at once and the ranks trained on to the last epoch), and the launcher ends with one
+    line and status 128 + SIGUSR1, no traceback."""
     work_dir = tmp_path / 'work'
     command, env = torchrun_command(train_command(places, work_dir, epochs=20))
     log = tmp_path / 'out.log'
@@ -121,6 +122,8 @@ def test_sigusr1_to_the_process_group_of_dist_train_stops_both_ranks_with_a_chec
         os.kill(int(pid), signal.SIGKILL)
     output = log.read_text()
     assert training_on == [], output[-3000:]
+    assert process.returncode == 128 + signal.SIGUSR1 and 'Traceback' not in output, output[-3000:]
+    assert output.strip().splitlines()[-1] == 'torchrun: SIGUSR1, passed on to every rank; it ended when they had'
     stopped = re.findall(r'stopped: SIGUSR1 after iteration (\d+) \(epoch \d+, \d of 2\); wrote (\S+);', output)
     assert len(stopped) == 2 and stopped[0] == stopped[1], output[-3000:]
     checkpoint = work_dir / f'iter_{stopped[0][0]}.pth'
@@ -153,6 +156,7 @@ def test_two_processes_stop_after_the_same_iteration_and_resume_exactly(places, 
     stopped = re.findall(r'stopped: SIGTERM after iteration (\d+) \(epoch \d, \d of 2\); wrote (\S+);', log.read_text())
     assert len(stopped) == 2 and stopped[0] == stopped[1], log.read_text()[-3000:]  # both ranks, the same place
     assert 'DataLoader worker' not in log.read_text(), log.read_text()[-3000:]  # none killed, none failed
+    assert process.returncode == 128 + signal.SIGTERM and 'Traceback' not in log.read_text()  # tools/misc/torchrun.py
     assert sorted(p.name for p in work_dir.glob('iter_*.pth')) == [f'iter_{stopped[0][0]}.pth']
     command, env = torchrun_command(train_command(places, work_dir, '--resume', **workers))
     resumed = subprocess.run(command, capture_output=True, text=True, env=dict(env, TMPDIR=str(temporary)),
