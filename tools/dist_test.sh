@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Distributed testing on one node with torchrun (tools/misc/torchrun.py: how it stops): tools/dist_test.sh CONFIG CHECKPOINT GPUS [test.py args...]
+# Distributed testing on one node with torchrun: tools/dist_test.sh CONFIG CHECKPOINT GPUS [test.py args...]
+# (started by tools/misc/torchrun.py: how a stop signal reaches the ranks and ends the run).
 # Without a GPU, the processes run on the CPU with the gloo backend.
 CONFIG=$1
 CHECKPOINT=$2

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Distributed training on one node with torchrun (tools/misc/torchrun.py: how it stops): tools/dist_train.sh CONFIG GPUS [train.py args...]
+# Distributed training on one node with torchrun: tools/dist_train.sh CONFIG GPUS [train.py args...]
+# (started by tools/misc/torchrun.py: how a stop signal reaches the ranks and ends the run).
 # Without a GPU, the processes train on the CPU with the gloo backend.
 CONFIG=$1
 GPUS=$2
