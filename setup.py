@@ -4,13 +4,54 @@ The distribution is ``se-plugins-openmmlab``; the package it installs is ``se_pl
 differ on purpose: mim (onedl-mim 0.5.1) finds a package's folder from the first file that pip's
 RECORD lists, and pip sorts RECORD, so a distribution named like its package (``se_plugins``) has
 its ``se_plugins-<version>.dist-info/`` listed before ``se_plugins/`` and mim looks for configs and
-tools in the wrong folder. ``se_plugins_openmmlab-<version>.dist-info`` sorts after ``se_plugins/``.
+tools in the wrong folder. ``se_plugins_openmmlab-<version>.dist-info`` sorts after ``se_plugins/``, and so
+do the start-up file ``se_plugins_bases.pth`` and the package it imports, ``se_plugins_bases`` (a package, not a
+module, whose compiled file would be listed first, as ``__pycache__/se_plugins_bases.*.pyc``).
 """
 import os.path as osp
 
-from setuptools import find_packages, setup
+from setuptools import Command, find_packages, setup
+from setuptools.command.build import build
 
 DISTRIBUTION = 'se-plugins-openmmlab'
+# Read by Python at start-up from site-packages: `_base_ = 'se_plugins::...'` in any launcher (se_plugins_bases.py).
+STARTUP_FILE = 'se_plugins_bases.pth'
+
+
+class build_pth(Command):
+    """Puts se_plugins_bases.pth at the top of site-packages, where Python reads .pth files.
+
+    A wheel's root is site-packages: the file goes to ``build_lib``, which becomes the wheel's root. An editable
+    install (PEP 660) builds a wheel of links, whose root is where ``install`` puts libraries; pip's RECORD lists
+    the file either way, so that ``pip uninstall`` removes it.
+    """
+
+    description = 'add se_plugins_bases.pth to the top of site-packages'
+    user_options: list = []
+
+    def initialize_options(self) -> None:
+        self.build_lib = None
+        self.editable_mode = False
+
+    def finalize_options(self) -> None:
+        self.set_undefined_options('build_py', ('build_lib', 'build_lib'))
+
+    def run(self) -> None:
+        target = self.get_finalized_command('install').install_lib if self.editable_mode else self.build_lib
+        self.mkpath(target)
+        self.copy_file(STARTUP_FILE, osp.join(target, STARTUP_FILE))
+
+    def get_outputs(self) -> list:
+        return [] if self.editable_mode else [osp.join(self.build_lib, STARTUP_FILE)]
+
+    def get_output_mapping(self) -> dict:
+        return {}
+
+
+class build_with_pth(build):
+    """setuptools' ``build``, with :class:`build_pth` among its steps (wheels and editable installs run them)."""
+
+    sub_commands = build.sub_commands + [('build_pth', None)]
 
 
 def read_version() -> str:
@@ -29,6 +70,7 @@ setup(
     license='Apache-2.0',
     python_requires='>=3.10',
     packages=find_packages(exclude=('tests', 'tests.*', 'configs', 'tools')),
+    cmdclass={'build': build_with_pth, 'build_pth': build_pth},
     # What mim and mmengine read from an installed package, as mmdet and mmpretrain ship it:
     # se_plugins/.mim/{configs,tools,model-index.yml}. In the repository these are links to the
     # top-level folders (an editable install serves them in place); a wheel or an sdist holds copies.

@@ -20,7 +20,7 @@ from se_plugins.datasets import make_places365
 from se_plugins.engine.data_loading import end_quiet_workers
 
 import slurm_jobs
-from helpers import ITERATION_CONFIG, PLACES_CONFIG, REPO, TRAIN_ENV, torchrun_command, train_command
+from helpers import ITERATION_CONFIG, PLACES_CONFIG, REPO, TRAIN_ENV, build, torchrun_command, train_command
 
 T = TypeVar('T')
 SLURM_MODULE = 'tests/test_tools/test_slurm.py'
@@ -196,12 +196,6 @@ def run_tool():
         finally:
             sys.argv = argv
     return run
-
-
-def build(command: list, cwd: str) -> str:
-    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
-    return result.stdout
 
 
 @pytest.fixture(scope='session')

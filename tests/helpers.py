@@ -10,6 +10,7 @@ import os.path as osp
 import re
 import runpy
 import socket
+import subprocess
 import sys
 from typing import List, Optional, Tuple
 
@@ -186,3 +187,25 @@ def run_command_line(tool: str, *args: str) -> int:
         sys.argv = argv
         gc.unfreeze()  # run_cli froze what this process held: a tool's own process ends with the run, this one goes on
     return 0
+
+
+# ---- the wheel, installed as a user installs it (conftest's ``installed``) -----------------------------------
+def user_run(installed: Tuple[str, str], *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    """``python *args`` in the environment that has only the wheel installed, from the user's project folder."""
+    python, project = installed
+    env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
+    env.update(OMP_NUM_THREADS='1', PATH=f'{osp.dirname(python)}{os.pathsep}{env["PATH"]}')
+    return subprocess.run([python, *args], cwd=project, capture_output=True, text=True, env=env, timeout=timeout)
+
+
+def build(command: list, cwd: str) -> str:
+    """The standard output of ``command``, run in ``cwd``, which must succeed (a build or set-up step)."""
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    return result.stdout
+
+
+def succeeds(result: subprocess.CompletedProcess) -> str:
+    """The standard output of a command that must have succeeded."""
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stdout

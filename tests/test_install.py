@@ -4,7 +4,7 @@ import glob
 import os
 import os.path as osp
 import re
-import subprocess
+import sys
 import tarfile
 import textwrap
 import zipfile
@@ -14,7 +14,7 @@ import yaml
 
 from se_plugins.datasets import make_places365
 
-from helpers import REPO, free_port
+from helpers import REPO, build, free_port, succeeds, user_run
 
 pytestmark = pytest.mark.slow
 DISTRIBUTION = 'se-plugins-openmmlab'
@@ -40,18 +40,6 @@ def model_names() -> list:
         with open(osp.join(REPO, metafile)) as f:
             names += [model['Name'] for model in yaml.safe_load(f)['Models']]
     return names
-
-
-def user_run(installed, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    python, project = installed
-    env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
-    env.update(OMP_NUM_THREADS='1', PATH=f'{osp.dirname(python)}{os.pathsep}{env["PATH"]}')
-    return subprocess.run([python, *args], cwd=project, capture_output=True, text=True, env=env, timeout=timeout)
-
-
-def succeeds(result: subprocess.CompletedProcess) -> str:
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result.stdout
 
 
 def test_the_sdist_and_the_wheel_carry_configs_tools_and_the_model_index(distributions):
@@ -190,3 +178,40 @@ def test_mim_trains_on_two_cpu_processes_and_tests(installed, tmp_path):
     tested = succeeds(user_run(installed, '-m', 'mim', 'test', DISTRIBUTION, 'se-resnet50_8xb32-scratch_places365.py',
                                '--checkpoint', osp.join(work_dir, 'epoch_1.pth'), '--work-dir', work_dir, *options))
     assert re.search(r'accuracy/top1: \d+\.\d+', tested), tested[-2000:]
+
+
+def test_python_starts_with_our_bases_hook_and_without_torch_or_mmengine(installed):
+    """The .pth file that lets any launcher resolve ``se_plugins::`` bases imports only its own small module."""
+    started = user_run(installed, '-X', 'importtime', '-c', 'pass')
+    imported = re.findall(r'^import time:\s+\d+ \|\s+\d+ \|\s+(\S+)\s*$', started.stderr, re.M)
+    assert started.returncode == 0 and 'se_plugins_bases' in imported, started.stderr[-2000:]
+    heavy = [name for name in imported if name.split('.')[0] in ('torch', 'mmengine', 'se_plugins', 'numpy')]
+    assert not heavy
+
+
+def test_pip_uninstall_leaves_no_file_of_ours(distributions, tmp_path):
+    venv = tmp_path / 'venv'
+    build([sys.executable, '-m', 'venv', '--without-pip', str(venv)], cwd=str(tmp_path))
+    python = str(venv / 'bin' / 'python')
+    site = build([python, '-c', 'import sysconfig; print(sysconfig.get_paths()["purelib"])'], cwd=str(tmp_path)).strip()
+    pip = [sys.executable, '-m', 'pip', '--python', python, '-q', '--disable-pip-version-check']
+
+    def files() -> set:
+        return {osp.relpath(osp.join(folder, name), site) for folder, _, names in os.walk(site) for name in names}
+    before = files()
+    build([*pip, 'install', '--no-deps', distributions[1]], cwd=str(tmp_path))
+    added = files() - before
+    assert {'se_plugins_bases.pth', 'se_plugins_bases/__init__.py', 'se_plugins/__init__.py'} <= added, sorted(added)[:20]
+    build([*pip, 'uninstall', '-y', DISTRIBUTION], cwd=str(tmp_path))
+    assert files() == before, sorted(files() - before)
+
+
+def test_the_editable_install_resolves_our_bases_before_anything_imports_se_plugins(tmp_path):
+    """This environment's editable install has the start-up file too: mmengine alone reads a config inheriting
+    ours (without running its custom_imports)."""
+    config = tmp_path / 'mine.py'
+    config.write_text("_base_ = 'se_plugins::imagenet/se-resnet50_8xb32_in1k.py'\n")
+    script = ('import sys; from mmengine.config import Config; '
+              f'cfg = Config.fromfile({str(config)!r}, import_custom_modules=False); '
+              "print(cfg.model.backbone.type, 'se_plugins' in sys.modules)")
+    assert build([sys.executable, '-c', script], cwd=str(tmp_path)).split()[-2:] == ['se_plugins.SEResNet', 'False']

@@ -1,5 +1,8 @@
 # mmpretrain's runtime with se_plugins' reliability settings (docs/reliability.md).
 _base_ = 'mmpretrain::_base_/default_runtime.py'
+# Registers the se_plugins scope in any launcher that builds a Runner from a config inheriting this one
+# (ours, mmpretrain's and mmdet's tools, mim, Runner.from_cfg).
+custom_imports = dict(imports=['se_plugins'], allow_failed_imports=False)
 
 # Stop at the first NaN/inf loss; BN statistics are per rank in DDP: average them every epoch.
 custom_hooks = [dict(type='se_plugins.FiniteLossHook'), dict(type='SyncBuffersHook')]

@@ -1,5 +1,8 @@
 # mmdet's runtime with se_plugins' reliability settings (docs/reliability.md).
 _base_ = 'mmdet::_base_/default_runtime.py'
+# Registers the se_plugins scope in any launcher that builds a Runner from a config inheriting this one
+# (ours, mmpretrain's and mmdet's tools, mim, Runner.from_cfg).
+custom_imports = dict(imports=['se_plugins'], allow_failed_imports=False)
 
 # Checkpoints written atomically, with the random state: see se_plugins.engine.AtomicCheckpointHook.
 default_hooks = dict(checkpoint=dict(type='se_plugins.AtomicCheckpointHook'))
