@@ -201,7 +201,8 @@ def test_pip_uninstall_leaves_no_file_of_ours(distributions, tmp_path):
     before = files()
     build([*pip, 'install', '--no-deps', distributions[1]], cwd=str(tmp_path))
     added = files() - before
-    assert {'se_plugins_bases.pth', 'se_plugins_bases/__init__.py', 'se_plugins/__init__.py'} <= added, sorted(added)[:20]
+    ours = {'se_plugins_bases.pth', 'se_plugins_bases/__init__.py', 'se_plugins/__init__.py'}
+    assert ours <= added, sorted(added)[:20]
     build([*pip, 'uninstall', '-y', DISTRIBUTION], cwd=str(tmp_path))
     assert files() == before, sorted(files() - before)
 
