@@ -76,19 +76,21 @@ setup(
     # top-level folders (an editable install serves them in place); a wheel or an sdist holds copies.
     package_data={'se_plugins': ['.mim/model-index.yml', '.mim/configs/**/*.py', '.mim/configs/**/*.yml',
                                  '.mim/configs/**/*.md', '.mim/tools/**/*.py', '.mim/tools/**/*.sh',
-                                 'datasets/*.txt']},
+                                 'datasets/*.txt', 'model-index.json']},
     exclude_package_data={'se_plugins': ['**/__pycache__/*']},
     # The OpenMMLab libraries are not listed here: they ship under two distribution names (upstream
     # `mmengine`/`mmdet`/`mmpretrain` and the maintained `onedl-*` fork, same import names), and mmcv needs
     # compiled ops that pip cannot resolve from the registry on current torch. Pick one with an extra, or
     # use tools/setup_env.sh, which installs the tested stack.
-    install_requires=['torch>=2.0', 'numpy', 'matplotlib'],
+    install_requires=['torch>=2.0', 'numpy', 'matplotlib', 'safetensors'],
     extras_require={
         'onedl': ['onedl-mmengine>=0.10.12', 'onedl-mmdetection>=3.5.1', 'onedl-mmpretrain>=1.3.6',
                   'pycocotools', 'onedl-mim>=0.5.1'],
         'upstream': ['mmengine>=0.10.7', 'mmdet>=3.3.0', 'mmpretrain>=1.2.0', 'pycocotools', 'openmim'],
         'deploy': ['onnx', 'onnxscript', 'onnxruntime', 'openvino'],
         'tests': ['pytest', 'timm>=1.0', 'pretrainedmodels'],
+        # timm:// and pretrainedmodels:// weights (se_plugins.weights) need their library to name the files
+        'weights': ['timm>=1.0', 'huggingface_hub', 'pretrainedmodels'],
     },
     zip_safe=False,
 )

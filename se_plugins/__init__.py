@@ -10,8 +10,11 @@ try:
     from . import datasets, engine, models  # noqa: F401,E402  (registers the se_plugins scope)
     from .utils.external_bases import register_external_bases  # noqa: E402
     from .version import __version__  # noqa: E402
+    from .weights import register_safe_local_loading, register_weight_sources  # noqa: E402
 
     register_external_bases()  # `_base_ = 'se_plugins::...'` in any config, faster `mmdet::`/`mmpretrain::` bases
+    register_safe_local_loading()  # mmengine reads local checkpoints without running code they hold
+    register_weight_sources()  # timm://, pretrainedmodels:// checkpoints: public SE weights, converted
 finally:
     if _collecting:
         gc.enable()

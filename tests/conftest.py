@@ -20,7 +20,7 @@ from se_plugins.datasets import make_places365
 from se_plugins.engine.data_loading import end_quiet_workers
 
 import slurm_jobs
-from helpers import ITERATION_CONFIG, PLACES_CONFIG, REPO, TRAIN_ENV, build, torchrun_command, train_command
+from helpers import ITERATION_CONFIG, PLACES_CONFIG, REPO, TRAIN_ENV, HubCaches, build, torchrun_command, train_command
 
 T = TypeVar('T')
 SLURM_MODULE = 'tests/test_tools/test_slurm.py'
@@ -171,6 +171,19 @@ def uninterrupted(places, request) -> dict:
     """Final checkpoints of tools/train.py runs nobody stopped (helpers.train_command): 3 epochs of one
     process; 10 iterations of an iteration-based loop; 3 epochs of 2 gloo processes under torchrun."""
     return made_once(request, 'uninterrupted', lambda folder: _uninterrupted_runs(places, folder))
+
+
+@pytest.fixture
+def hub_caches(tmp_path, monkeypatch) -> HubCaches:
+    """Empty caches of the Hugging Face hub and torch.hub for this test and the processes it starts (offline), in
+    which it places files as the hubs would have cached them."""
+    caches = HubCaches(tmp_path / 'hubs')
+    for name, value in caches.environment().items():
+        monkeypatch.setenv(name, value)
+    from huggingface_hub import constants  # it read the variables when first imported
+    monkeypatch.setattr(constants, 'HF_HUB_CACHE', caches.hugging_face_cache)
+    monkeypatch.setattr(constants, 'HF_HUB_OFFLINE', True)
+    return caches
 
 
 def _load_tool(tool: str) -> dict:

@@ -3,15 +3,18 @@ training runs of the tools on generated data.
 
 ``tests/`` is on ``sys.path`` (pytest puts a conftest's folder there), so tests import this as ``helpers``.
 """
+import atexit
 import gc
 import glob
 import os
 import os.path as osp
 import re
 import runpy
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 from typing import List, Optional, Tuple
 
 import torch
@@ -20,6 +23,15 @@ from mmengine.model import BaseModel
 from torch.utils.data import Dataset
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+# No test reads the user's caches of public weights or the network: the Hugging Face hub's and torch.hub's caches
+# are empty folders of the session (set before anything imports huggingface_hub, which reads them once; the tests
+# import this module first), and the hub is offline. A test that needs a file places it where the hub would have
+# cached it (conftest's hub_caches).
+_EMPTY_HUBS = tempfile.mkdtemp(prefix='se_plugins_tests_hubs_')
+atexit.register(shutil.rmtree, _EMPTY_HUBS, True)
+os.environ.update(HF_HOME=osp.join(_EMPTY_HUBS, 'huggingface'), TORCH_HOME=osp.join(_EMPTY_HUBS, 'torch'),
+                  HF_HUB_OFFLINE='1')
+os.environ.pop('HF_HUB_CACHE', None)
 # Every config a user runs (the _base_ fragments are not), relative to the repository.
 CONFIGS = sorted(osp.relpath(p, REPO) for p in glob.glob(osp.join(REPO, 'configs', '**', '*.py'), recursive=True)
                  if '_base_' not in p)
@@ -94,6 +106,95 @@ def randomise_bn(model: nn.Module) -> nn.Module:
             module.weight.data.copy_(torch.rand(module.num_features, generator=generator) + 0.5)
             module.bias.data.copy_(torch.randn(module.num_features, generator=generator) * 0.1)
     return model
+
+
+# ---- the peers' SE networks with random weights ----------------------------------------------------------------
+def randomize(model: nn.Module, size: int) -> nn.Module:
+    """Random BN affine parameters and SE biases, then BN statistics from a random batch.
+
+    Peers zero-initialise the last BN of each residual branch, which would hide a wrong SE or
+    branch mapping; calibrated statistics keep a deep random network's activations finite.
+    """
+    generator = torch.Generator().manual_seed(0)
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.weight.data = torch.rand(module.weight.shape, generator=generator) + 0.5
+            module.bias.data = torch.rand(module.bias.shape, generator=generator) * 0.2 - 0.1
+            module.momentum = 1.0
+        elif isinstance(module, (nn.Conv2d, nn.Linear)) and module.bias is not None:
+            module.bias.data = torch.randn(module.bias.shape, generator=generator) * 0.1
+    model.train()
+    with torch.no_grad():
+        model(torch.randn(2, 3, size, size, generator=generator))
+    return model.eval()
+
+
+def build_peer(source: str, arch: str) -> nn.Module:
+    """A peer's classifier ``arch`` with random weights: timm's, pretrainedmodels', or mmpretrain's (SE-ResNet and
+    SE-ResNeXt, on our classifier)."""
+    import pretrainedmodels
+    import timm
+
+    from se_plugins.building import build_classifier
+    if source == 'timm':
+        return timm.create_model(arch, pretrained=False)
+    if source == 'pretrainedmodels':
+        return pretrainedmodels.__dict__[arch](num_classes=1000, pretrained=None)
+    backbone = dict(type='SEResNet', depth=int(arch[8:])) if arch.startswith('seresnet') else dict(
+        type='SEResNeXt', depth=int(arch[9:arch.index('_')]), groups=int(arch.split('_')[1][:2]),
+        width_per_group=4)
+    return build_classifier(backbone, 1000, 2048)
+
+
+# A command prefix that runs a command on a machine whose network is unreachable: a network namespace of its own,
+# with only the loopback interface (up) in it.
+OFFLINE = ['unshare', '--net', 'sh', '-c', 'ip link set lo up && exec "$@"', 'offline']
+
+
+class HubCaches:
+    """The Hugging Face hub's and torch.hub's caches in ``root``, and placing files in them in the layouts the hubs
+    write: ``<HF_HOME>/hub/models--<org>--<name>/snapshots/<revision>/<file>`` with ``refs/main`` naming the
+    revision, and ``<TORCH_HOME>/hub/checkpoints/<file name of the URL>``."""
+
+    def __init__(self, root) -> None:
+        self.hf_home, self.torch_home = str(root / 'huggingface'), str(root / 'torch')
+        self.hugging_face_cache = osp.join(self.hf_home, 'hub')
+
+    def environment(self) -> dict:
+        """The variables that point the libraries at these caches, offline."""
+        return dict(HF_HOME=self.hf_home, TORCH_HOME=self.torch_home, HF_HUB_OFFLINE='1')
+
+    def place_on_hugging_face(self, repo: str, filename: str, state_dict: dict, revision: str = '0123abcd') -> str:
+        """Cache ``state_dict`` as ``filename`` (safetensors) of the hub repository ``repo``."""
+        from safetensors.torch import save_file
+        folder = osp.join(self.hugging_face_cache, f'models--{repo.replace("/", "--")}')
+        os.makedirs(osp.join(folder, 'snapshots', revision), exist_ok=True)
+        os.makedirs(osp.join(folder, 'refs'), exist_ok=True)
+        with open(osp.join(folder, 'refs', 'main'), 'w') as f:
+            f.write(revision)
+        path = osp.join(folder, 'snapshots', revision, filename)
+        save_file({name: tensor.contiguous() for name, tensor in state_dict.items()}, path)
+        return path
+
+    def place_timm_weights(self, tag: str, state_dict: Optional[dict] = None) -> str:
+        """Cache timm's weights ``tag`` (``seresnet50.a1_in1k``) where timm would fetch them to: ``state_dict``,
+        or a model of that architecture with random weights."""
+        from timm.models import get_pretrained_cfg
+        if state_dict is None:
+            state_dict = build_peer('timm', tag.split('.')[0]).state_dict()
+        cfg = get_pretrained_cfg(tag)
+        if cfg.hf_hub_id:
+            return self.place_on_hugging_face(cfg.hf_hub_id, 'model.safetensors', state_dict)
+        return self.place_in_torch_hub(cfg.url, state_dict)
+
+    def place_in_torch_hub(self, url: str, state_dict: dict) -> str:
+        """Cache ``state_dict`` as torch.hub caches the file of ``url`` (``torch.save``'s legacy format, as the
+        2017 releases are)."""
+        folder = osp.join(self.torch_home, 'hub', 'checkpoints')
+        os.makedirs(folder, exist_ok=True)
+        path = osp.join(folder, osp.basename(url))
+        torch.save(state_dict, path, _use_new_zipfile_serialization=False)
+        return path
 
 
 # ---- training runs of the tools, on the generated Places365 ---------------------------------------------------

@@ -16,40 +16,9 @@ from se_plugins.building import build_classifier, without_initialisation
 from se_plugins.converters import PLAIN_PEERS, SOURCE_ARCHS, ConversionError, convert_state_dict, load_state_dict
 from se_plugins.registry import MODELS
 
-from helpers import REPO, run_command_line
+from helpers import REPO, build_peer, randomize, run_command_line
 
 TOOL = os.path.join(REPO, 'tools', 'model_converters', 'se_convert.py')
-
-
-def randomize(model: nn.Module, size: int) -> nn.Module:
-    """Random BN affine parameters and SE biases, then BN statistics from a random batch.
-
-    Peers zero-initialise the last BN of each residual branch, which would hide a wrong SE or
-    branch mapping; calibrated statistics keep a deep random network's activations finite.
-    """
-    generator = torch.Generator().manual_seed(0)
-    for module in model.modules():
-        if isinstance(module, nn.BatchNorm2d):
-            module.weight.data = torch.rand(module.weight.shape, generator=generator) + 0.5
-            module.bias.data = torch.rand(module.bias.shape, generator=generator) * 0.2 - 0.1
-            module.momentum = 1.0
-        elif isinstance(module, (nn.Conv2d, nn.Linear)) and module.bias is not None:
-            module.bias.data = torch.randn(module.bias.shape, generator=generator) * 0.1
-    model.train()
-    with torch.no_grad():
-        model(torch.randn(2, 3, size, size, generator=generator))
-    return model.eval()
-
-
-def build_peer(source: str, arch: str) -> nn.Module:
-    if source == 'timm':
-        return timm.create_model(arch, pretrained=False)
-    if source == 'pretrainedmodels':
-        return pretrainedmodels.__dict__[arch](num_classes=1000, pretrained=None)
-    backbone = dict(type='SEResNet', depth=int(arch[8:])) if arch.startswith('seresnet') else dict(
-        type='SEResNeXt', depth=int(arch[9:arch.index('_')]), groups=int(arch.split('_')[1][:2]),
-        width_per_group=4)
-    return build_classifier(backbone, 1000, 2048)
 
 
 def convert(*args: str) -> int:

@@ -7,6 +7,7 @@ import torch
 import torch.nn as nn
 
 from se_plugins.utils import InputError
+from se_plugins.weights.reading import UnsafeCheckpointError, read_checkpoint
 
 # All three sources' ImageNet weights expect RGB input normalised with the ImageNet mean/std
 # (timm's pretrained_cfg, pretrainedmodels' pretrained_settings, mmpretrain's configs), on 0-255
@@ -25,12 +26,15 @@ def load_state_dict(path: str) -> Dict[str, torch.Tensor]:
     """Load the tensors of a checkpoint file: a bare state dict, or one under ``state_dict``/``model``.
 
     Args:
-        path: The checkpoint file. It is loaded with ``weights_only=True``: no code runs.
+        path: The checkpoint file, ``torch.save``'s or safetensors. It is read without running code
+            (:func:`~se_plugins.weights.read_checkpoint`).
     """
     if not os.path.isfile(path):
         raise ConversionError(f'{path}: no such checkpoint file')
     try:
-        checkpoint = torch.load(path, map_location='cpu', weights_only=True)
+        checkpoint = read_checkpoint(path, 'cpu')
+    except UnsafeCheckpointError:
+        raise
     except Exception as error:  # torch raises several types for truncated or foreign files
         raise ConversionError(f'{path}: not a readable PyTorch checkpoint ({error})') from error
     for key in ('state_dict', 'model'):

@@ -18,6 +18,10 @@ from mmengine.model import is_model_wrapper
 
 from se_plugins.registry import HOOKS
 from se_plugins.utils import CheckpointWriteError, InputError, MissingInputError, atomic_write, replace_durably
+from se_plugins.weights import (WeightsSourceError, fetch, is_safetensors, is_source, load_from_public_se_weights,
+                                read_checkpoint, safetensors_problem)
+
+LEGACY_TORCH_START = b'\x80\x02'  # torch.save's format before 1.6: a pickle, protocol 2
 
 
 def capture_rng() -> dict:
@@ -73,15 +77,21 @@ def save_checkpoint_atomically(runner, filename: str, out_dir: Optional[str] = N
 
 
 def checkpoint_problem(path: str) -> Optional[str]:
-    """Why ``path`` cannot be resumed from, or ``None`` if it is a complete checkpoint.
+    """Why ``path`` cannot be loaded, or ``None`` if it is a complete checkpoint, found without unpickling
+    anything.
 
-    ``torch.save`` writes a zip archive; a truncated file has no central directory and a corrupt
-    one fails its CRC checks, both found without unpickling anything.
+    ``torch.save`` writes a zip archive: a truncated file has no central directory and a corrupt one fails its CRC
+    checks. A safetensors file's header gives its size. A file in torch's legacy format (a bare pickle, as the
+    public weights of 2017 are) cannot be checked before it is read.
     """
     if not osp.isfile(path):
         return 'no such file'
+    if is_safetensors(path):
+        return safetensors_problem(path)
     if not zipfile.is_zipfile(path):
-        return 'not a complete PyTorch checkpoint (truncated, or not a zip archive)'
+        with open(path, 'rb') as f:
+            legacy = f.read(2) == LEGACY_TORCH_START
+        return None if legacy else 'not a complete PyTorch checkpoint (truncated, or not a zip archive)'
     try:
         with zipfile.ZipFile(path) as archive:
             bad = archive.testzip()
@@ -103,7 +113,14 @@ def resumable_checkpoints(work_dir: str) -> List[str]:
 
 def require_checkpoint(path: str, name: str) -> None:
     """Stop with one error naming ``name`` (the argument or config key) unless ``path`` is a complete
-    checkpoint: ``MissingInputError`` if there is no such file, else ``InputError``."""
+    checkpoint: ``MissingInputError`` if there is no such file, else ``InputError``. Public weights
+    (``timm://...``) are fetched into their cache if they are not there (:func:`~se_plugins.weights.fetch`)."""
+    if is_source(path):
+        try:
+            fetch(path)
+        except WeightsSourceError as error:
+            raise WeightsSourceError(f'{name} {error}') from None
+        return
     problem = checkpoint_problem(path)
     if problem is not None:
         raise (MissingInputError if problem == 'no such file' else InputError)(f'{name} {path}: {problem}')
@@ -119,9 +136,13 @@ def checkpoint_fit(model: torch.nn.Module, path: str) -> Dict[str, List[str]]:
     """How the weights in checkpoint ``path`` fit ``model``: the model's tensors the checkpoint lacks
     (``missing``; BN's ``num_batches_tracked`` counters excepted), the checkpoint's tensors the model has no
     place for (``unexpected``), those whose shapes differ (``mismatched``, as ``name: checkpoint (...), model
-    (...)``), and the tensors that load (``loaded``). The checkpoint is memory-mapped, not read whole."""
+    (...)``), and the tensors that load (``loaded``). The checkpoint is memory-mapped, not read whole, and read
+    without running code (:func:`~se_plugins.weights.read_checkpoint`); public weights are converted."""
     model = model.module if is_model_wrapper(model) else model
-    checkpoint = torch.load(path, map_location='cpu', mmap=True, weights_only=False)
+    if is_source(path):
+        checkpoint = load_from_public_se_weights(path, 'cpu')
+    else:
+        checkpoint = read_checkpoint(path, 'cpu', mmap=True)
     weights = checkpoint.get('state_dict', checkpoint) if isinstance(checkpoint, dict) else {}
     weights = {re.sub(r'^module\.', '', name): value for name, value in weights.items() if torch.is_tensor(value)}
     expected = model.state_dict()

@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader
 from se_plugins.building import dataset_class
 from se_plugins.models.layers import PLUGIN_POSITIONS
 from se_plugins.utils import InputError, MissingInputError, StopRun, input_error_message, number_problem
+from se_plugins.weights import is_source
 
 from .checkpoint import require_checkpoint
 
@@ -193,8 +194,8 @@ def check_paths(cfg: Config, splits: Sequence[str]) -> None:
         init = (model.get(part) or {}).get('init_cfg') or {}
         if isinstance(init, dict) and init.get('type') == 'Pretrained' and init.get('checkpoint'):
             checkpoints.append((f'model.{part}.init_cfg.checkpoint', init['checkpoint']))
-    for key, path in checkpoints:
-        if '://' not in str(path):  # torchvision://, open-mmlab://, http(s)://: mmengine fetches or fails itself
+    for key, path in checkpoints:  # public SE weights (timm://...) are fetched into their cache now if need be
+        if '://' not in str(path) or is_source(path):  # torchvision://, http(s)://: mmengine fetches or fails itself
             require_checkpoint(path, key)
 
 
