@@ -7,7 +7,8 @@ import gc
 _collecting = gc.isenabled()
 gc.disable()
 try:
-    from . import datasets, engine, models  # noqa: F401,E402  (registers the se_plugins scope)
+    from . import apis, datasets, engine, models  # noqa: F401,E402  (registers the se_plugins scope)
+    from .apis import get_model, list_models  # noqa: E402
     from .utils.external_bases import register_external_bases  # noqa: E402
     from .version import __version__  # noqa: E402
     from .weights import register_safe_local_loading, register_weight_sources  # noqa: E402
@@ -15,8 +16,9 @@ try:
     register_external_bases()  # `_base_ = 'se_plugins::...'` in any config, faster `mmdet::`/`mmpretrain::` bases
     register_safe_local_loading()  # mmengine reads local checkpoints without running code they hold
     register_weight_sources()  # timm://, pretrainedmodels:// checkpoints: public SE weights, converted
+    apis.register_with_mmpretrain()  # our model names in mmpretrain.list_models / get_model / its inferencers
 finally:
     if _collecting:
         gc.enable()
 
-__all__ = ['__version__']
+__all__ = ['__version__', 'get_model', 'list_models']

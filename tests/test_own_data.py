@@ -1,6 +1,7 @@
 """docs/own_data.md, run as written: its configs are written into a project folder outside the repository and
 its commands typed there, one after the other, in a fresh shell that activated an environment with the wheel
-installed non-editable (conftest's ``installed``), all but the block the page marks ``# on GPUs``."""
+installed non-editable (conftest's ``installed``), with the network unreachable and timm's ImageNet weights (random
+ones) where the Hugging Face hub caches them, all but the block the page marks ``# on GPUs``."""
 import json
 import os
 import os.path as osp
@@ -9,17 +10,14 @@ import subprocess
 from typing import Dict, List, Tuple
 
 import pytest
-import torch
 
 from se_plugins.datasets import make_class_folders
 
-from helpers import REPO, run_command_line
+from helpers import OFFLINE, REPO, HubCaches, run_command_line
 
 pytestmark = pytest.mark.slow
 
 PAGE = osp.join(REPO, 'docs', 'own_data.md')
-# The one change from the page: no download here, so timm's ImageNet weights are random ones of the same form.
-DOWNLOAD = ('pretrained=True', 'pretrained=False')
 
 
 def sections() -> Dict[str, List[Tuple[str, str]]]:
@@ -31,12 +29,15 @@ def sections() -> Dict[str, List[Tuple[str, str]]]:
     return found
 
 
-def run_section(title: str, project, python: str) -> List[subprocess.CompletedProcess]:
+def run_section(title: str, project, python: str, caches: HubCaches) -> List[subprocess.CompletedProcess]:
     """Write the section's config files into ``project`` and run its commands there, as a user who activated
-    the environment of ``python`` in a fresh shell; return each command's result, stopping at a failure."""
+    the environment of ``python`` in a fresh shell on a machine whose network is unreachable (a network
+    namespace of its own) and whose hub caches are ``caches``; return each command's result, stopping at a
+    failure."""
     blocks = next(blocks for name, blocks in sections().items() if name.startswith(title))
-    shell = {'PATH': '/usr/local/bin:/usr/bin:/bin', 'HOME': os.environ.get('HOME', '/root'),
-             'OMP_NUM_THREADS': os.environ.get('OMP_NUM_THREADS', '2')}
+    shell = {'PATH': '/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin', 'HOME': os.environ.get('HOME', '/root'),
+             'OMP_NUM_THREADS': os.environ.get('OMP_NUM_THREADS', '2'), 'HF_HOME': caches.hf_home,
+             'TORCH_HOME': caches.torch_home}
     activate = f'source {osp.join(osp.dirname(python), "activate")}'
     results = []
     for language, text in blocks:
@@ -47,9 +48,7 @@ def run_section(title: str, project, python: str) -> List[subprocess.CompletedPr
         if language != 'bash' or text.startswith('# on GPUs'):  # the page says the tests cannot run those
             continue
         for command in text.splitlines():
-            if DOWNLOAD[0] in command:
-                command = command.replace(*DOWNLOAD)
-            result = subprocess.run(['bash', '-c', f'{activate} && {command}'], cwd=project, env=shell,
+            result = subprocess.run([*OFFLINE, 'bash', '-c', f'{activate} && {command}'], cwd=project, env=shell,
                                     capture_output=True, text=True, timeout=900)
             results.append(result)
             assert result.returncode == 0, f'{command}\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}'
@@ -75,13 +74,16 @@ class TestClassifyYourOwnImages:
     """The page's first section; a class, so that its runs and the second section's go to two workers."""
 
     @pytest.mark.first
-    def test_the_classification_recipe_runs_as_written_and_beats_chance(self, installed, tmp_path):
+    def test_the_classification_recipe_runs_as_written_and_beats_chance(self, installed, tmp_path, hub_caches):
         project = tmp_path / 'my_project'
         project.mkdir()
-        results = run_section('Classify your own images', project, installed[0])
+        hub_caches.place_timm_weights('seresnet50.a1_in1k')
+        results = run_section('Classify your own images', project, installed[0], hub_caches)
         classes = sorted(p.name for p in (project / 'data' / 'flowers' / 'train').iterdir())
         assert classes == ['daisy', 'rose', 'tulip']
-        assert (project / 'checkpoints' / 'se-resnet50_timm.pth').is_file()
+        trained = next(result for result in results if 'mim train' in result.args[-1])
+        assert re.search(r'load_from timm://seresnet50\.a1_in1k: loaded 382 of 384 tensors; skipped: head\.fc',
+                         trained.stdout + trained.stderr)
         accuracy = metric_of_mim_test(results, 'accuracy/top1')
         assert accuracy > 100 / len(classes), accuracy  # chance: one in three
         for run in ('flowers', 'flowers_list'):
@@ -93,7 +95,7 @@ class TestClassifyYourOwnImages:
         ('model = dict(head=dict(num_classes=3))', 'model = dict(head=dict(num_classes=2))'),
     ])
     def test_a_count_that_does_not_match_stops_with_the_line_the_page_shows(self, tmp_path, change, message,
-                                                                            monkeypatch, capfd):
+                                                                            monkeypatch, capfd, hub_caches):
         """The page's error line, produced by its own config with the head's count changed, before anything is
         written (tools/train.py's command line, run in this process)."""
         blocks = sections()[next(t for t in sections() if t.startswith('Classify your own images'))]
@@ -104,8 +106,7 @@ class TestClassifyYourOwnImages:
         (project / 'flowers.py').write_text(config.replace(change, message).replace(
             'data_preprocessor = dict(num_classes=3)', 'data_preprocessor = dict(num_classes=2)'))
         make_class_folders(str(project / 'data' / 'flowers'), train_per_class=1, val_per_class=1)
-        (project / 'checkpoints').mkdir()
-        torch.save({}, project / 'checkpoints' / 'se-resnet50_timm.pth')  # the checks come before any loading
+        hub_caches.place_timm_weights('seresnet50.a1_in1k')  # fetched before the counts are compared
         monkeypatch.chdir(project)
         capfd.readouterr()
         assert run_command_line('train.py', 'flowers.py', '--data-root', 'data/flowers') == 1
@@ -125,10 +126,10 @@ class TestDetectObjectsInYourOwnCocoDataset:
     """The page's second section."""
 
     @pytest.mark.first
-    def test_the_detection_recipe_runs_as_written_and_beats_chance(self, installed, tmp_path):
+    def test_the_detection_recipe_runs_as_written_and_beats_chance(self, installed, tmp_path, hub_caches):
         project = tmp_path / 'my_project'
         project.mkdir()
-        results = run_section('Detect objects in your own COCO-format dataset', project, installed[0])
+        results = run_section('Detect objects in your own COCO-format dataset', project, installed[0], hub_caches)
         assert (project / 'shapes.py').is_file()  # the GPU recipe, which the CPU one repeats on the demo's config
         bbox_map = metric_of_mim_test(results, 'coco/bbox_mAP')
         assert bbox_map > MIN_BBOX_MAP, bbox_map

@@ -1,4 +1,4 @@
-# Fine-tune SE-ResNet-50 (ImageNet weights converted from timm or pretrainedmodels) on your own images:
+# Fine-tune SE-ResNet-50 (timm's ImageNet weights, converted as they load) on your own images:
 # data_root/train/<class>/*.jpg and data_root/val/<class>/*.jpg, the class names taken from the folder
 # names. Your config sets data_root and num_classes (docs/own_data.md); the checks name any count that
 # does not match the data. 224 crops, as the ImageNet weights were trained; SGD lr 0.01, 12 epochs.
@@ -6,7 +6,7 @@ _base_ = '../imagenet/se-resnet50_8xb32_in1k.py'
 
 data_root = 'data/my_images/'
 num_classes = 3
-load_from = 'checkpoints/se-resnet50_timm.pth'  # tools/model_converters/se_convert.py ... --from timm
+load_from = 'timm://seresnet50.a1_in1k'  # fetched into timm's cache once (docs/converters.md)
 
 model = dict(head=dict(num_classes=num_classes))
 data_preprocessor = dict(num_classes=num_classes)

@@ -1,8 +1,8 @@
-# SE-ResNet-50 on Places365-Standard, fine-tuned from ImageNet weights (converted with
-# tools/model_converters/se_convert.py, or trained with configs/imagenet/): lr 0.01, 30 epochs.
+# SE-ResNet-50 on Places365-Standard, fine-tuned from ImageNet weights (timm's, converted as they load; or a
+# checkpoint of configs/imagenet/): lr 0.01, 30 epochs.
 _base_ = './se-resnet50_8xb32-scratch_places365.py'
 
-pretrained = 'checkpoints/se-resnet50_timm.pth'
+pretrained = 'timm://seresnet50.a1_in1k'
 model = dict(
     backbone=dict(init_cfg=dict(type='Pretrained', checkpoint=pretrained, prefix='backbone.')))
 optim_wrapper = dict(optimizer=dict(lr=0.01))

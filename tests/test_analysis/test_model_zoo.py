@@ -65,7 +65,7 @@ def test_a_changed_config_or_table_is_reported_and_rewritten(fake_repo, model_zo
     repo, stale_files = fake_repo
     names = [f'configs/{task.folder}/{name}' for task in model_zoo['TASKS'] for name in ('metafile.yml', 'README.md')]
     # the fake counts differ from the real ones; the copy has no model-index.yml yet
-    assert stale_files(str(repo), write=True) == names + ['model-index.yml', 'README.md']
+    assert stale_files(str(repo), write=True) == names + ['model-index.yml', 'se_plugins/model-index.json', 'README.md']
     assert stale_files(str(repo), write=False) == []
     readme = repo / 'configs' / 'imagenet' / 'README.md'
     text = readme.read_text()
@@ -74,6 +74,7 @@ def test_a_changed_config_or_table_is_reported_and_rewritten(fake_repo, model_zo
     new_config = repo / 'configs' / 'imagenet' / 'se-resnet50_new_8xb128-paper_in1k.py'
     new_config.write_text("_base_ = './se-resnet50_8xb128-paper_in1k.py'\n")
     assert stale_files(str(repo), write=False) == ['configs/imagenet/metafile.yml', 'configs/imagenet/README.md',
+                                                   'se_plugins/model-index.json',
                                                    'README.md']  # README's summary counts the configs
 
 

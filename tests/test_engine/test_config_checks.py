@@ -52,7 +52,8 @@ def test_data_root_reaches_every_dataset_and_the_coco_evaluators(coco_root):
 
 @pytest.mark.parametrize('change, message', [
     ({}, 'train_dataloader.dataset.data_root data/coco/ is not a directory (set it with --data-root)'),
-    ({'data': True}, 'model.backbone.init_cfg.checkpoint checkpoints/se-resnet50_timm.pth: no such file'),
+    ({'data': True, 'init_cfg': dict(type='Pretrained', checkpoint='checkpoints/mine.pth')},
+     'model.backbone.init_cfg.checkpoint checkpoints/mine.pth: no such file'),
     ({'data': True, 'init_cfg': None, 'val_ann': 'x.json'},
      'val_dataloader.dataset.ann_file {root}x.json does not exist'),
     ({'data': True, 'init_cfg': None, 'load_from': 'nope.pth'}, 'load_from nope.pth: no such file'),

@@ -268,7 +268,7 @@ def places_root(module_tmp_path):
                                      'syntax error', 'fewer classes in the head than class folders',
                                      'misspelt NMS type'])
 def test_a_users_mistake_is_one_line_naming_what_to_fix_and_leaves_nothing(mistake, coco_root, places_root, tmp_path,
-                                                                           monkeypatch, capfd):
+                                                                           monkeypatch, capfd, hub_caches):
     """tools/train.py's command line, run in this process (the tool as a process: the test above)."""
     project = tmp_path / 'my_project'  # the user's folder, outside the repository
     project.mkdir()
@@ -292,9 +292,14 @@ def test_a_users_mistake_is_one_line_naming_what_to_fix_and_leaves_nothing(mista
         args = ['--data-root', places_root, '--strict-config']
         expected = (f"error: {config}: top-level key 'default_hook' is read by nothing; "
                     "did you mean 'default_hooks'?")
-    elif mistake == 'no pretrained weights':  # the COCO configs start from converted SE weights
+    elif mistake == 'no pretrained weights':  # the COCO configs start from timm's SE weights, not cached here
         config, args = osp.join(REPO, 'configs', 'faster_rcnn_se_r50_coco.py'), ['--data-root', coco_root]
-        expected = 'error: model.backbone.init_cfg.checkpoint checkpoints/se-resnet50_timm.pth: no such file'
+        cache = osp.join(hub_caches.hugging_face_cache, 'models--timm--seresnet50.a1_in1k')
+        expected = ('error: model.backbone.init_cfg.checkpoint timm://seresnet50.a1_in1k: model.safetensors of the '
+                    'Hugging Face repository timm/seresnet50.a1_in1k is not in the cache and could not be fetched '
+                    f'(HF_HUB_OFFLINE is set): LocalEntryNotFoundError; put it at {cache}/snapshots/<revision>/'
+                    f'model.safetensors with <revision> in {cache}/refs/main, or fetch it once where the hub is '
+                    'reachable')
     elif mistake == 'malformed list line':  # found when the Runner builds the dataset: its files go again
         broken = shutil.copytree(places_root, project / 'places')
         with open(broken / 'places365_val.txt', 'a') as f:

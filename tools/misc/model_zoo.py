@@ -1,4 +1,5 @@
-"""Write the model zoo: configs/<task>/metafile.yml and README.md tables, model-index.yml, README's summary.
+"""Write the model zoo: configs/<task>/metafile.yml and README.md tables, model-index.yml (and its one-file form,
+se_plugins/model-index.json, which the package registers with mmpretrain's model hub), README's summary.
 
     python tools/misc/model_zoo.py           # after adding or changing a config
     python tools/misc/model_zoo.py --check   # exit 1 if a file is out of date (the tests run this)
@@ -10,6 +11,7 @@ No model has been trained at full scale yet, and the tables say so.
 """
 import argparse
 import glob
+import json
 import os.path as osp
 from dataclasses import dataclass
 from typing import Dict, List, Optional
@@ -81,6 +83,16 @@ PAPER_RESULTS: Dict[str, str] = {
     'faster-rcnn_se-r101_fpn_1x_coco': '41.9 / 62.7 (minival)',
 }
 
+# Public ImageNet weights whose network is exactly the config's model (converted as they load, by
+# se_plugins.weights; tests/test_apis.py checks that every tensor fits): what get_model(name, pretrained=True) loads.
+WEIGHTS: Dict[str, str] = {
+    'se-resnet50_8xb32_in1k': 'timm://seresnet50.a1_in1k',
+    'se-resnet50_8xb128-paper_in1k': 'timm://seresnet50.a1_in1k',
+    'se-resnext50-32x4d_8xb128-paper_in1k': 'timm://seresnext50_32x4d.racm_in1k',
+    'se-resnext101-32x4d_8xb128-paper_in1k': 'timm://seresnext101_32x4d.gluon_in1k',
+    'senet154_8xb128-paper_in1k': 'timm://senet154.gluon_in1k',
+}
+
 # What we have measured ourselves.
 OUR_RESULTS: Dict[str, str] = {
     'faster-rcnn_se-r50_fpn_cpu-demo_shapes': 'bbox mAP 0.68-0.71 on generated shapes, not COCO (`make demo`)',
@@ -134,7 +146,7 @@ def metafile(task: Task, entries: List[ZooEntry]) -> str:
                              else 'none for this configuration'),
         },
         'Results': [],  # no model has been trained on the dataset yet
-        'Weights': None,
+        'Weights': WEIGHTS.get(entry.name),
     } for entry in entries]
     content = {
         'Collections': [{'Name': task.collection, 'Metadata': {'Training Data': task.dataset},
@@ -149,14 +161,26 @@ def model_index(tasks=TASKS) -> str:
     return yaml.safe_dump({'Import': [f'configs/{task.folder}/metafile.yml' for task in tasks]}, sort_keys=False)
 
 
+def model_index_json(metafiles: List[str]) -> str:
+    """Every metafile's collections and models in one JSON file (what se_plugins.apis registers)."""
+    index: Dict[str, list] = {'Collections': [], 'Models': []}
+    for text in metafiles:
+        content = yaml.safe_load(text)
+        for key in index:
+            index[key] += content[key]
+    return json.dumps(index, indent=1) + '\n'
+
+
 def task_table(task: Task, entries: List[ZooEntry]) -> str:
     """A task README's model-zoo table, its links relative to the task's folder."""
     flops = 'backbone GFLOPs' if task.dataset == 'COCO' else 'GFLOPs'
-    lines = [f'| config | params (M) | {flops} | paper {task.paper_metric} | ours |', '|---|---:|---:|---|---|']
+    lines = [f'| config | params (M) | {flops} | paper {task.paper_metric} | ours | public weights |',
+             '|---|---:|---:|---|---|---|']
     for entry in entries:
         link = osp.relpath(entry.config, osp.join('configs', task.folder))
+        weights = f'`{WEIGHTS[entry.name]}`' if entry.name in WEIGHTS else '-'
         lines.append(f'| [{entry.name}]({link}) | {entry.params / 1e6:.2f} | {entry.flops / 1e9:.2f} | '
-                     f'{entry.paper_result or "-"} | {entry.our_result or NOT_TRAINED} |')
+                     f'{entry.paper_result or "-"} | {entry.our_result or NOT_TRAINED} | {weights} |')
     return '\n'.join(lines) + '\n'
 
 
@@ -193,6 +217,8 @@ def expected_files(repo: str) -> Dict[str, str]:
         readme = osp.join(folder, 'README.md')
         files[readme] = _between_markers(readme, task_table(task, entries))
     files[osp.join(repo, 'model-index.yml')] = model_index()
+    files[osp.join(repo, 'se_plugins', 'model-index.json')] = model_index_json(
+        [files[osp.join(repo, 'configs', task.folder, 'metafile.yml')] for task in TASKS])
     files[osp.join(repo, 'README.md')] = _between_markers(osp.join(repo, 'README.md'), summary_table(tasks_entries))
     return files
 
