@@ -1,11 +1,15 @@
-"""Evaluate a checkpoint: python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] ..."""
+"""Evaluate a checkpoint: python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out results.pkl]
+[--show-dir DIR] [--tta] ..."""
 import argparse
+import os.path as osp
 
 from mmengine.config import DictAction
 
 import se_plugins  # noqa: F401  (registers the se_plugins scope and the se_plugins:: config package)
-from se_plugins.engine import (end_cpu_distributed, load_config, parse_tool_args, require_checkpoint,
-                               run_leaving_nothing_on_early_failure, setup_cpu_distributed, start_worker_server)
+from se_plugins.building import task_scope
+from se_plugins.engine import (apply_test_options, end_cpu_distributed, load_config, parse_tool_args,
+                               require_checkpoint, run_leaving_nothing_on_early_failure, setup_cpu_distributed,
+                               start_worker_server)
 from se_plugins.utils import run_cli
 
 
@@ -18,6 +22,12 @@ def parse_args() -> argparse.Namespace:
                         help='override config settings, e.g. test_dataloader.batch_size=1')
     parser.add_argument('--fuse-conv-bn', action='store_true',
                         help='fold BN into the convs before testing (deploy mode: faster, same results)')
+    parser.add_argument('--out', help="every prediction, as a pickle that mmpretrain's and mmdet's analysis tools "
+                        'read (confusion_matrix, analyze_results, eval_metric)')
+    parser.add_argument('--show-dir', help='draw the predictions into this folder (a detector: inside the run\'s '
+                        'log folder, as mmdet does)')
+    parser.add_argument('--tta', action='store_true', help="test-time augmentation: the config's tta_model and "
+                        'tta_pipeline, or the image and its mirror image')
     return parse_tool_args(parser)
 
 
@@ -31,7 +41,17 @@ def main() -> dict:
     cfg.load_from = args.checkpoint
     if args.fuse_conv_bn:
         cfg.custom_hooks = [*cfg.get('custom_hooks', []), dict(type='se_plugins.FuseConvBNHook')]
-    return run_leaving_nothing_on_early_failure(cfg, ('test',), lambda runner: runner.test())
+    apply_test_options(cfg, args.out, args.show_dir, args.tta)
+
+    def test(runner) -> dict:
+        metrics = runner.test()
+        if args.out:
+            print(f'predictions: {args.out}')
+        if args.show_dir:
+            drawn = args.show_dir if task_scope(cfg) != 'mmdet' else osp.join(runner.log_dir, args.show_dir)
+            print(f'drawn predictions: {drawn}')
+        return metrics
+    return run_leaving_nothing_on_early_failure(cfg, ('test',), test)
 
 
 if __name__ == '__main__':

@@ -14,7 +14,7 @@ from mmengine.dist import all_gather_object, is_main_process
 from mmengine.fileio import LocalBackend
 from mmengine.hooks import CheckpointHook
 from mmengine.logging import print_log
-from mmengine.model import is_model_wrapper
+from mmengine.model import BaseTTAModel, is_model_wrapper
 
 from se_plugins.registry import HOOKS
 from se_plugins.utils import CheckpointWriteError, InputError, MissingInputError, atomic_write, replace_durably
@@ -132,13 +132,21 @@ def _parts(names: Sequence[str], limit: int = 4) -> str:
     return ', '.join(parts[:limit]) + (f' and {len(parts) - limit} more parts' if len(parts) > limit else '')
 
 
+def unwrapped(model: torch.nn.Module) -> torch.nn.Module:
+    """The network a checkpoint's weights are for: inside a DDP wrapper or a test-time-augmentation model, as
+    mmengine loads them."""
+    while is_model_wrapper(model) or isinstance(model, BaseTTAModel):
+        model = model.module
+    return model
+
+
 def checkpoint_fit(model: torch.nn.Module, path: str) -> Dict[str, List[str]]:
     """How the weights in checkpoint ``path`` fit ``model``: the model's tensors the checkpoint lacks
     (``missing``; BN's ``num_batches_tracked`` counters excepted), the checkpoint's tensors the model has no
     place for (``unexpected``), those whose shapes differ (``mismatched``, as ``name: checkpoint (...), model
     (...)``), and the tensors that load (``loaded``). The checkpoint is memory-mapped, not read whole, and read
     without running code (:func:`~se_plugins.weights.read_checkpoint`); public weights are converted."""
-    model = model.module if is_model_wrapper(model) else model
+    model = unwrapped(model)
     if is_source(path):
         checkpoint = load_from_public_se_weights(path, 'cpu')
     else:
@@ -188,7 +196,7 @@ def require_checkpoint_fit(model: torch.nn.Module, path: str, name: str, fine_tu
                         f'({_parts(problems["unexpected"])})')
         if problems.get('mismatched'):
             said.append(f'{len(problems["mismatched"])} of other shapes (e.g. {problems["mismatched"][0]})')
-        network = type(model.module if is_model_wrapper(model) else model).__name__
+        network = type(unwrapped(model)).__name__
         raise InputError(f'{name} {path} does not fit the {"backbone of the " if fine_tune else ""}model of '
                          f'the config ({network}): ' + '; '.join(said) + '. Its weights are for another network, '
                          'depth or config')

@@ -1,12 +1,14 @@
 """The command line that tools/train.py and tools/test.py share, and the config as it shapes it."""
 import argparse
+import copy
 import os
 import os.path as osp
 from typing import Optional
 
-from mmengine.config import Config
+from mmengine.config import Config, ConfigDict
 from mmengine.logging import print_log
 
+from se_plugins.building import task_scope
 from se_plugins.utils import InputError
 
 from .config_checks import point_at_data, read_config, unread_top_level_keys
@@ -80,3 +82,68 @@ def load_config(config: str,
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('work_dirs', osp.splitext(osp.basename(config))[0])
     return cfg
+
+
+RESULTS_SUFFIXES = ('.pkl', '.pickle')  # what mmpretrain's and mmdet's analysis tools read
+
+
+def _innermost_test_dataset(cfg: Config) -> dict:
+    dataset = cfg.test_dataloader.dataset
+    while 'dataset' in dataset:  # dataset wrappers
+        dataset = dataset['dataset']
+    return dataset
+
+
+def _flip_test_time_augmentation(cfg: Config, detection: bool) -> list:
+    """mmpretrain's and mmdet's test tools' default: the test pipeline on the image and its mirror image."""
+    pipeline = copy.deepcopy(_innermost_test_dataset(cfg).pipeline)
+    pack = dict(pipeline[-1])
+    if detection and 'meta_keys' in pack:  # the TTA model un-flips the boxes of the mirror image
+        pack['meta_keys'] = tuple(dict.fromkeys((*pack['meta_keys'], 'flip', 'flip_direction')))
+    flips = [dict(type='RandomFlip', prob=1.), dict(type='RandomFlip', prob=0.)]
+    return pipeline[:-1] + [dict(type='TestTimeAug', transforms=[flips, [pack]])]
+
+
+def apply_test_options(cfg: Config, out: Optional[str] = None, show_dir: Optional[str] = None,
+                       tta: bool = False) -> None:
+    """What ``tools/test.py --out/--show-dir/--tta`` change in a config, as mmpretrain's and mmdet's test tools do.
+
+    Args:
+        cfg: A config, changed in place.
+        out: A pickle of every prediction (mmengine's ``DumpResults``; mmdet's ``DumpDetResults`` for a detector),
+            the file mmpretrain's and mmdet's analysis tools read (``confusion_matrix``, ``analyze_results``,
+            ``eval_metric``).
+        show_dir: Where the test draws its predictions: mmpretrain's ``VisualizationHook`` writes to this folder;
+            mmdet's ``DetVisualizationHook`` to this folder inside the run's log folder, as in mmdet.
+        tta: Test-time augmentation: the config's ``tta_model`` around its model and its ``tta_pipeline`` as the
+            test pipeline; a config without them gets the peers' default, the test pipeline on the image and its
+            mirror image, scores averaged (``AverageClsScoreTTA``) or boxes merged by NMS (``DetTTAModel``).
+    """
+    detection = task_scope(cfg) == 'mmdet'
+    if tta and show_dir and not detection:
+        raise InputError("--show-dir with --tta: mmpretrain's VisualizationHook draws plain test batches only, not "
+                         'the augmented ones; draw in a test without --tta')
+    if tta:
+        if 'tta_model' not in cfg:
+            nms = dict(type='nms', iou_threshold=0.5)
+            cfg.tta_model = (dict(type='DetTTAModel', tta_cfg=dict(nms=nms, max_per_img=100)) if detection
+                             else dict(type='mmpretrain.AverageClsScoreTTA'))
+        if 'tta_pipeline' not in cfg:
+            cfg.tta_pipeline = _flip_test_time_augmentation(cfg, detection)
+        cfg.model = ConfigDict(**cfg.tta_model, module=cfg.model)
+        _innermost_test_dataset(cfg).pipeline = cfg.tta_pipeline
+    if show_dir:
+        hook = (cfg.get('default_hooks') or {}).get('visualization')
+        if hook is None:
+            raise InputError('--show-dir: the config has no default_hooks.visualization to draw with (mmpretrain\'s '
+                             "VisualizationHook or mmdet's DetVisualizationHook)")
+        drawing = dict(draw=True, test_out_dir=show_dir) if detection else dict(enable=True, out_dir=show_dir)
+        hook.update(drawing, interval=1)  # every image, as the peers' tools draw them
+    if out:
+        if not out.endswith(RESULTS_SUFFIXES):
+            raise InputError(f'--out {out}: the predictions are written as a pickle, the file mmpretrain\'s and '
+                             "mmdet's analysis tools read; name it .pkl or .pickle")
+        evaluators = cfg.get('test_evaluator') or []
+        evaluators = list(evaluators) if isinstance(evaluators, (list, tuple)) else [evaluators]
+        dump = 'mmdet.DumpDetResults' if detection else 'DumpResults'
+        cfg.test_evaluator = [*evaluators, dict(type=dump, out_file_path=out)]

@@ -67,6 +67,15 @@ def classification_options(data_root: str, crop: int = 56) -> dict:
     return values
 
 
+def upstream_tool(package: str, tool: str, *args: str) -> str:
+    """Run ``package``'s own analysis tool (as its wheel ships it) and return what it printed."""
+    folder = osp.join(osp.dirname(__import__(package).__file__), '.mim', 'tools', 'analysis_tools')
+    result = subprocess.run([sys.executable, osp.join(folder, tool), *args], capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    return result.stdout + result.stderr
+
+
 def train_and_test(run_tool, config: str, values: dict, work_dir: str, *extra: str) -> dict:
     run_tool('train.py', config, '--work-dir', work_dir, *extra, *options(values))
     checkpoint = osp.join(work_dir, 'epoch_1.pth')
@@ -80,11 +89,25 @@ def test_faster_rcnn_entry_config_trains_and_evaluates(coco_root, tmp_path, run_
     """With --data-root alone pointing the config at the data: datasets and the COCO evaluator."""
     values = {key: value for key, value in detection_options(coco_root).items()
               if not key.endswith(('.data_root', 'evaluator.ann_file'))}
-    metrics = train_and_test(run_tool, osp.join(REPO, 'configs', 'faster_rcnn_se_r50_coco.py'), values,
-                             str(tmp_path / 'work'), '--data-root', coco_root)
+    config, work_dir = osp.join(REPO, 'configs', 'faster_rcnn_se_r50_coco.py'), str(tmp_path / 'work')
+    metrics = train_and_test(run_tool, config, values, work_dir, '--data-root', coco_root)
     # pycocotools reports -1 where no ground truth of the config's classes was found; one epoch on 8 images
     # learns nothing yet (learning is what the demo tests assert)
     assert 0 <= metrics['coco/bbox_mAP'] <= 1 and 0 <= metrics['coco/bbox_mAP_50'] <= 1
+
+    # --out and --show-dir as mmdet's test tool has them: mmdet's own eval_metric.py reads the predictions
+    predictions = str(tmp_path / 'predictions.pkl')
+    test = [config, osp.join(work_dir, 'epoch_1.pth'), '--work-dir', work_dir, '--data-root', coco_root]
+    assert run_tool('test.py', *test, '--out', predictions, '--show-dir', 'drawn', *options(values)) == metrics
+    drawn = glob.glob(osp.join(work_dir, '*', 'drawn', '*.jpg'))  # in the run's log folder, as mmdet puts them
+    assert sorted(osp.basename(p) for p in drawn) == sorted(os.listdir(osp.join(coco_root, 'val2017')))
+    ann = osp.join(coco_root, 'annotations', 'instances_val2017.json')
+    evaluated = upstream_tool('mmdet', 'eval_metric.py', config, predictions, '--cfg-options',
+                              f'test_dataloader.dataset.data_root={coco_root}/', f'val_evaluator.ann_file={ann}',
+                              "test_dataloader.dataset.metainfo.classes=('square','circle','triangle')")
+    assert float(re.findall(r"'coco/bbox_mAP': (-?[\d.]+)", evaluated)[-1]) == metrics['coco/bbox_mAP']
+    tta = run_tool('test.py', *test, '--tta', *options(values))  # the image and its mirror, boxes merged
+    assert 0 <= tta['coco/bbox_mAP'] <= 1
 
 
 @pytest.mark.parametrize('config, make', [
@@ -102,9 +125,21 @@ def test_classification_config_trains_and_evaluates(config, make, tmp_path, run_
     # the logged environment is this CPU's: gloo, processes, no GPU count
     assert "'backend': 'gloo'" in log and "'backend': 'nccl'" not in log
     assert 'CPU processes (no GPU): 1' in log and 'GPU number' not in log
-    fused = run_tool('test.py', osp.join(REPO, config), osp.join(work_dir, 'epoch_1.pth'), '--fuse-conv-bn',
-                     '--work-dir', work_dir, *options(classification_options(data_root)))
+    test = [osp.join(REPO, config), osp.join(work_dir, 'epoch_1.pth'), '--work-dir', work_dir]
+    fused = run_tool('test.py', *test, '--fuse-conv-bn', *options(classification_options(data_root)))
     assert fused == metrics  # deploy mode: BN folded into the convs, the same predictions
+    if make is make_imagenet:
+        return
+    # --out, --show-dir and --tta as mmpretrain's test tool has them: its own confusion_matrix.py reads --out
+    predictions, drawn = str(tmp_path / 'predictions.pkl'), str(tmp_path / 'drawn')
+    assert run_tool('test.py', *test, '--out', predictions, '--show-dir', drawn,
+                    *options(classification_options(data_root))) == metrics
+    assert len(os.listdir(drawn)) == 6  # every validation image: 3 classes x 2
+    picture = str(tmp_path / 'confusion.png')
+    upstream_tool('mmpretrain', 'confusion_matrix.py', osp.join(REPO, config), predictions, '--show-path', picture)
+    assert osp.getsize(picture) > 10_000
+    tta = run_tool('test.py', *test, '--tta', *options(classification_options(data_root)))
+    assert 0 <= tta['accuracy/top1'] <= 100
 
 
 # The paper's other networks: each config trains an epoch (2 iterations) and evaluates on generated data.
