@@ -22,7 +22,7 @@ from typing import Dict, List, Optional, Union
 import torch.nn as nn
 from mmengine.config import Config
 
-from se_plugins.building import task_scope
+from se_plugins.building import in_scope, task_scope
 from se_plugins.utils import InputError
 
 PACKAGE_DIR = osp.dirname(osp.abspath(__file__))
@@ -89,22 +89,24 @@ def _weights(name: str, pretrained: Union[bool, str]) -> Optional[str]:
     return pretrained or None
 
 
-def inferencer(name: str, pretrained: Union[bool, str] = False, device: Optional[str] = None, **kwargs):
+def inferencer(name: str, pretrained: Union[bool, str] = False, device: Optional[str] = None,
+               show_progress: bool = True):
     """mmpretrain's ``ImageClassificationInferencer`` or mmdet's ``DetInferencer`` of our model ``name``.
 
     Args:
         name: A name of :func:`list_models`.
         pretrained: As :func:`get_model`'s.
         device: Where the model goes (default: the CPU).
-        **kwargs: The inferencer's other arguments (``show_progress``, ...).
+        show_progress: The detection inferencer's progress bar.
     """
     info, weights = model_info(name), _weights(name, pretrained)
     cfg = Config.fromfile(info['Config'])
     if task_scope(cfg) == 'mmdet':
         from mmdet.apis import DetInferencer
-        return DetInferencer(cfg, weights=weights, device=device or 'cpu', **kwargs)
+        return DetInferencer(cfg, weights=weights, device=device or 'cpu', show_progress=show_progress)
     from mmpretrain.apis import ImageClassificationInferencer
-    return ImageClassificationInferencer(cfg, pretrained=weights or False, device=device, **kwargs)
+    with in_scope('mmpretrain'):  # its pipeline is built now, in whatever scope an earlier build left
+        return ImageClassificationInferencer(cfg, pretrained=weights or False, device=device)
 
 
 def register_with_mmpretrain() -> None:

@@ -12,7 +12,7 @@ from mmengine.config import Config
 
 import se_plugins
 from se_plugins.apis import MODEL_INDEX
-from se_plugins.building import build_model, without_initialisation
+from se_plugins.building import build_model, in_scope, without_initialisation
 from se_plugins.converters import convert_state_dict
 from se_plugins.datasets import make_coco_detection
 from se_plugins.utils import InputError
@@ -71,7 +71,8 @@ def test_mmpretrain_and_its_inferencer_load_a_classifier_by_our_name(hub_caches,
     import cv2
     cv2.imwrite(str(image), (torch.rand(72, 96, 3) * 255).byte().numpy())
     from mmpretrain.apis import ImageClassificationInferencer
-    result = ImageClassificationInferencer('se-resnet50_8xb32_in1k', pretrained=True)(str(image))[0]
+    with in_scope('mmpretrain'):  # it builds its pipeline in the default scope, which a detector's run may have left
+        result = ImageClassificationInferencer('se-resnet50_8xb32_in1k', pretrained=True)(str(image))[0]
     assert result['pred_class'] in mmpretrain.datasets.ImageNet.METAINFO['classes']
 
 

@@ -1,87 +1,54 @@
-"""Run a trained model on an image: the top-k classes (ImageNet, Places365 configs), or the
-detections drawn on the image (COCO configs), with mmpretrain's and mmdet's inferencers.
+"""Predict images with a trained model: the top-k classes (classifiers), the boxes (detectors, drawn too).
 
-    python tools/inference.py IMAGE CONFIG CHECKPOINT [--topk 5] [--out-dir work_dirs/inference] [--score-thr 0.3]
+    python tools/inference.py INPUTS MODEL [--weights W] [--out-dir work_dirs/inference] [--device cpu]
+                              [--batch-size 8] [--topk 5] [--score-thr 0.3]
+    python tools/inference.py INPUTS CONFIG CHECKPOINT
 
-Classification prints ``rank, score, class``; detection prints one line per box above
-``--score-thr`` and writes the drawn image to ``OUT_DIR/vis/`` and the boxes to ``OUT_DIR/preds/``.
+INPUTS: an image, a folder (every image in it) or a quoted glob ('photos/*.jpg'). MODEL: one of our model names
+(``se_plugins.list_models()``: its public weights unless --weights is given) or a config file with its weights (a
+checkpoint or ``timm://...``). Every prediction goes to ``OUT_DIR/predictions.json``, drawn detections to
+``OUT_DIR/vis/``; one image's predictions are printed too. Files that are not images are skipped and listed.
 """
 import argparse
-import os.path as osp
-from typing import List, Tuple, Union
-
-import numpy as np
-from mmengine.config import Config
+from typing import List
 
 import se_plugins  # noqa: F401
-from se_plugins.building import dataset_class, in_scope, task_scope
-from se_plugins.engine import require_checkpoint_fit
-from se_plugins.utils import InputError, MissingInputError, run_cli
+from se_plugins.inference import check_device, find_images, load_inferencer, predict
+from se_plugins.utils import check_positive_int, run_cli
 
 
-def class_names(cfg: Config) -> Tuple[str, ...]:
-    """The classes of a classification config's test dataset (a checkpoint may carry its own)."""
-    dataset = cfg.test_dataloader.dataset
-    classes = ((dataset.get('metainfo') or {}).get('classes')
-               or getattr(dataset_class(dataset, 'mmpretrain'), 'METAINFO', {}).get('classes'))
-    if not classes:
-        raise InputError(f'the test dataset of the config ({dataset.type}) names no classes')
-    return tuple(classes)
-
-
-def classify(image: str, cfg: Config, checkpoint: str, topk: int = 5) -> List[Tuple[str, float]]:
-    """The ``topk`` classes of ``image`` and their probabilities, best first."""
-    import mmpretrain.utils.progress
-    from mmpretrain.apis import ImageClassificationInferencer
-
-    mmpretrain.utils.progress.disable_progress_bar = True  # one image: the bar would only clutter the output
-    with in_scope('mmpretrain'):
-        inferencer = ImageClassificationInferencer(cfg, pretrained=checkpoint, device='cpu')
-        require_checkpoint_fit(inferencer.model, checkpoint, 'checkpoint')  # before a prediction is made
-        if inferencer.classes is None:  # the checkpoint carries no dataset_meta
-            inferencer.classes = class_names(cfg)
-        scores = inferencer(image)[0]['pred_scores']
-    order = np.argsort(-scores)[:topk]
-    return [(inferencer.classes[i], float(scores[i])) for i in order]
-
-
-def detect(image: str, cfg: Config, checkpoint: str, out_dir: str, score_thr: float = 0.3) -> dict:
-    """Detections of ``image`` above ``score_thr``: ``boxes`` as ``(class, score, x1, y1, x2, y2)``,
-    and the drawn image in ``vis``."""
-    from mmdet.apis import DetInferencer
-
-    inferencer = DetInferencer(cfg, weights=checkpoint, device='cpu', show_progress=False)
-    require_checkpoint_fit(inferencer.model, checkpoint, 'checkpoint')  # before a prediction is made
-    prediction = inferencer(image, out_dir=out_dir, no_save_pred=False, pred_score_thr=score_thr)['predictions'][0]
-    classes = inferencer.model.dataset_meta['classes']
-    boxes = [(classes[label], score, *box) for label, score, box in
-             zip(prediction['labels'], prediction['scores'], prediction['bboxes']) if score >= score_thr]
-    return dict(boxes=boxes, vis=osp.join(out_dir, 'vis', osp.basename(image)))
-
-
-def main() -> Union[list, dict]:
+def main() -> List[dict]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('image', help='an image file')
-    parser.add_argument('config', help='a classification or detection config')
-    parser.add_argument('checkpoint', help='its trained weights')
-    parser.add_argument('--topk', type=int, default=5, help='classes to print (classification)')
-    parser.add_argument('--out-dir', default='work_dirs/inference', help='where drawn images go (detection)')
-    parser.add_argument('--score-thr', type=float, default=0.3, help='lowest score drawn (detection)')
+    parser.add_argument('inputs', nargs='+', help='an image file, a folder of images or a quoted glob pattern')
+    parser.add_argument('model', help='a model name (se_plugins.list_models()) or a config file')
+    parser.add_argument('--weights', help='a checkpoint or timm://... (a name: its public weights by default)')
+    parser.add_argument('--out-dir', default='work_dirs/inference', help='where predictions.json and drawings go')
+    parser.add_argument('--device', default='cpu', help='cpu, cuda, cuda:1, ...')
+    parser.add_argument('--batch-size', type=int, default=1, help='images per forward pass')
+    parser.add_argument('--topk', type=int, default=5, help='classes kept per image (classification)')
+    parser.add_argument('--score-thr', type=float, default=0.3, help='lowest score kept and drawn (detection)')
+    parser.add_argument('--no-progress', action='store_true', help='no progress bar')
     args = parser.parse_args()
-    for path in (args.image, args.config, args.checkpoint):
-        if not osp.isfile(path):
-            raise MissingInputError(f'{path} does not exist')
-    cfg = Config.fromfile(args.config)
-    if task_scope(cfg) == 'mmdet':
-        result = detect(args.image, cfg, args.checkpoint, args.out_dir, args.score_thr)
-        for name, score, *box in result['boxes']:
-            print(f'{name:<20} {score:.3f}  ' + ' '.join(f'{v:.1f}' for v in box))
-        print(f'{len(result["boxes"])} detections drawn on {result["vis"]}')
-        return result
-    top = classify(args.image, cfg, args.checkpoint, args.topk)
-    for rank, (name, score) in enumerate(top, 1):
-        print(f'{rank}  {score:.4f}  {name}')
-    return top
+    inputs, model, weights = args.inputs, args.model, args.weights
+    if len(inputs) > 1 and inputs[-1].endswith('.py'):  # INPUTS CONFIG CHECKPOINT, as mmdet's image demo has it
+        inputs, model, weights = inputs[:-1], inputs[-1], weights or model
+    for name in ('batch_size', 'topk'):
+        check_positive_int(f'--{name.replace("_", "-")}', getattr(args, name))
+    images = find_images(inputs)
+    inferencer = load_inferencer(model, weights, check_device(args.device))
+    result = predict(images, inferencer, args.out_dir, args.batch_size, args.topk, args.score_thr,
+                     progress=not args.no_progress)
+    if len(images) == 1:
+        for prediction in result['predictions']:
+            for rank, entry in enumerate(prediction.get('topk', []), 1):
+                print(f'{rank}  {entry["score"]:.4f}  {entry["name"]}')
+            for entry in prediction.get('detections', []):
+                print(f'{entry["name"]:<20} {entry["score"]:.3f}  ' + ' '.join(f'{v:.1f}' for v in entry['box']))
+    print(f'{len(result["predictions"])} images predicted: {result["json"]}')
+    if result['unreadable']:
+        print(f'{len(result["unreadable"])} files skipped, not images: ' + ', '.join(result['unreadable'][:5])
+              + (' ...' if len(result['unreadable']) > 5 else ''))
+    return result['predictions']
 
 
 if __name__ == '__main__':
