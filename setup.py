@@ -91,6 +91,8 @@ setup(
         'tests': ['pytest', 'timm>=1.0', 'pretrainedmodels'],
         # timm:// and pretrainedmodels:// weights (se_plugins.weights) need their library to name the files
         'weights': ['timm>=1.0', 'huggingface_hub', 'pretrainedmodels'],
+        # configs/_base_/trackers/: TensorBoard, and MLflow with its local database
+        'trackers': ['tensorboard', 'mlflow-skinny', 'sqlalchemy', 'alembic'],
     },
     zip_safe=False,
 )

@@ -5,8 +5,8 @@ import torch
 from mmengine.config import DictAction
 
 import se_plugins  # noqa: F401  (registers the se_plugins scope and the se_plugins:: config package)
-from se_plugins.engine import (end_cpu_distributed, listen_for_stop_signals, load_config, parse_tool_args,
-                               prepare_training, resolve_resume, run_leaving_nothing_on_early_failure,
+from se_plugins.engine import (TRACKERS, add_trackers, end_cpu_distributed, listen_for_stop_signals, load_config,
+                               parse_tool_args, prepare_training, resolve_resume, run_leaving_nothing_on_early_failure,
                                setup_cpu_distributed, start_worker_server)
 from se_plugins.utils import InputError, run_cli
 
@@ -22,6 +22,9 @@ def parse_args() -> argparse.Namespace:
                         help="scale the config's learning rate by (processes x batch per process) / "
                         'auto_scale_lr.base_batch_size, the global batch the config was made for')
     parser.add_argument('--no-validate', action='store_true', help='train without evaluating in between')
+    parser.add_argument('--tracker', action='append', choices=sorted(TRACKERS), default=[],
+                        help="also log to TensorBoard (event files in the run's vis_data/) or MLflow (mlflow.db "
+                        'here); repeatable')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, e.g. train_cfg.max_epochs=1')
     return parse_tool_args(parser)
@@ -44,6 +47,7 @@ def main() -> None:
             raise InputError(f'--auto-scale-lr: {args.config} sets no auto_scale_lr.base_batch_size, the '
                              'global batch its learning rate is for')
         cfg.auto_scale_lr.enable = True
+    add_trackers(cfg, args.tracker)
     if args.no_validate:
         cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     if args.resume is not None:

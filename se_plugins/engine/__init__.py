@@ -1,7 +1,7 @@
 from .checkpoint import (AtomicCheckpointHook, ResumeError, capture_rng, checkpoint_fit, checkpoint_problem,
                          require_checkpoint, require_checkpoint_fit, resolve_resume, restore_rng,
                          save_checkpoint_atomically)
-from .command_line import apply_test_options, load_config, parse_tool_args
+from .command_line import TRACKERS, add_trackers, apply_test_options, load_config, parse_tool_args
 from .config_checks import check_config
 from .data_loading import (KeyedBatchSampler, SampleSeeded, quiet_workers, rebuild_loader, sample_seeded,
                            start_worker_server)
@@ -18,6 +18,7 @@ __all__ = [
     'prepare_training', 'STOP_SIGNALS', 'StopSignals', 'listen_for_stop_signals', 'KeyedBatchSampler', 'SampleSeeded',
     'quiet_workers', 'rebuild_loader', 'sample_seeded', 'slurm_to_torch_environment',
     'BadImagesHook', 'DistributedWeightCheckHook', 'FiniteLossHook', 'FuseConvBNHook', 'tensor_digest',
-    'check_config', 'end_cpu_distributed', 'SERunner', 'apply_test_options', 'load_config', 'parse_tool_args',
+    'check_config', 'end_cpu_distributed', 'SERunner', 'TRACKERS', 'add_trackers', 'apply_test_options', 'load_config',
+    'parse_tool_args',
     'run_leaving_nothing_on_early_failure', 'setup_cpu_distributed', 'start_worker_server'
 ]

@@ -3,7 +3,7 @@ import argparse
 import copy
 import os
 import os.path as osp
-from typing import Optional
+from typing import Optional, Sequence
 
 from mmengine.config import Config, ConfigDict
 from mmengine.logging import print_log
@@ -82,6 +82,34 @@ def load_config(config: str,
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('work_dirs', osp.splitext(osp.basename(config))[0])
     return cfg
+
+
+# What tools/train.py --tracker adds to the config's visualizer, beside its local files (vis_data/scalars.json):
+# TensorBoard's event files in the run's vis_data/ (tensorboard --logdir work_dirs); MLflow's local database,
+# mlflow.db in the folder the run starts from (mlflow ui --backend-store-uri sqlite:///mlflow.db: MLflow 3 refuses
+# its old file store).
+TRACKERS = {
+    'tensorboard': dict(type='TensorboardVisBackend'),
+    'mlflow': dict(type='MLflowVisBackend', tracking_uri='sqlite:///mlflow.db'),
+}
+
+
+def add_trackers(cfg: Config, trackers: Sequence[str]) -> None:
+    """Add the vis backends of ``trackers`` (:data:`TRACKERS`) to the config's visualizer, once each.
+
+    Args:
+        cfg: A config with a ``visualizer``, changed in place.
+        trackers: Names of :data:`TRACKERS`.
+    """
+    if not trackers:
+        return
+    if not isinstance(cfg.get('visualizer'), dict):
+        raise InputError('--tracker: the config has no visualizer to add a tracker to')
+    backends = list(cfg.visualizer.get('vis_backends') or [dict(type='LocalVisBackend')])
+    for name in trackers:
+        if not any(str(b.get('type', '')).split('.')[-1] == TRACKERS[name]['type'] for b in backends):
+            backends.append(dict(TRACKERS[name]))
+    cfg.visualizer.vis_backends = backends
 
 
 RESULTS_SUFFIXES = ('.pkl', '.pickle')  # what mmpretrain's and mmdet's analysis tools read
