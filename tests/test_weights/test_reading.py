@@ -77,7 +77,7 @@ def test_what_mmengines_runner_and_this_projects_runs_write_loads(uninterrupted,
     runner = Runner(
         model=ToyModel(), work_dir=str(tmp_path / 'runner'), experiment_name='toy',
         train_dataloader=dict(dataset=ToyDataset(), sampler=dict(type='DefaultSampler', shuffle=True),
-                              batch_size=4, collate_fn=dict(type='default_collate')),
+                              batch_size=4),
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1)), train_cfg=dict(by_epoch=True, max_epochs=1),
         param_scheduler=dict(type='MultiStepLR', milestones=[1], by_epoch=True),
         default_hooks=dict(logger=None), visualizer=dict(type='Visualizer', name='toy_reading'))
