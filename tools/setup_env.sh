@@ -19,9 +19,11 @@
 #   CUDA_HOME           the CUDA toolkit whose nvcc builds them (default: the nvcc on PATH)
 #   MAX_JOBS            parallel compile jobs (default: nproc)
 #
-# Every phase prints its wall time. The slow phase is mmcv: the registry has only its sdist, whose setup.py
-# forces -std=c++17 while torch 2.14's headers need C++20. We build it once (~25 min on 2 cores for CPU
-# ops) with that one flag changed and cache the wheel, keyed by the mmcv, torch, Python and CUDA versions.
+# Every phase prints one line with its wall time; what pip and the compiler print goes to a log, <venv>.setup.log
+# beside the venv (SE_SETUP_LOG), whose path and last lines a failed phase prints. The slow phase is mmcv: the
+# registry has only its sdist, whose setup.py forces -std=c++17 while torch 2.14's headers need C++20. We build
+# it once (~25 min on 2 cores for CPU ops) with that one flag changed and cache the wheel, keyed by the mmcv,
+# torch, Python and CUDA versions.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -43,12 +45,26 @@ for arg in "$@"; do
     esac
 done
 
-run() {  # run a command, or print it in a dry run
-    if [ "$DRY_RUN" = 1 ]; then printf '+'; printf ' %q' "$@"; printf '\n'; else "$@"; fi
+LOG="${SE_SETUP_LOG:-${VENV%/}.setup.log}"
+phase_start=0 phase_name=""
+phase() {  # a phase's line: its name now, its time when it is done (phase_done), on the same line
+    phase_start=$SECONDS phase_name="$*"
+    if [ "$DRY_RUN" = 1 ]; then echo "[setup] $*"; else printf '[setup] %s ... ' "$*"; fi
 }
-phase_start=0
-phase() { phase_start=$SECONDS; echo "[setup] $*"; }
-phase_done() { [ "$DRY_RUN" = 1 ] || echo "[setup]   done in $((SECONDS - phase_start)) s"; }
+phase_done() { [ "$DRY_RUN" = 1 ] || echo "done in $((SECONDS - phase_start)) s"; }
+run() {  # run a command with its output in the log, or print it in a dry run; a failure ends the set-up
+    if [ "$DRY_RUN" = 1 ]; then printf '+'; printf ' %q' "$@"; printf '\n'; return; fi
+    mkdir -p "$(dirname "$LOG")"
+    printf '\n+' >>"$LOG"; printf ' %q' "$@" >>"$LOG"; printf '\n' >>"$LOG"
+    local status=0
+    "$@" >>"$LOG" 2>&1 || status=$?
+    if [ "$status" != 0 ]; then
+        echo "failed"
+        echo "error: the set-up step '$phase_name' failed (exit $status); its output is in $LOG, which ends:" >&2
+        tail -n 20 "$LOG" | sed 's/^/    /' >&2
+        exit "$status"
+    fi
+}
 
 # The oldest Linux driver each CUDA major version runs on (NVIDIA's minor-version compatibility table).
 min_driver_for_cuda() {
@@ -96,7 +112,7 @@ else
     TORCH_CUDA=unknown
 fi
 
-echo "[setup] venv $VENV; mmcv wheel cache $CACHE"
+echo "[setup] venv $VENV; mmcv wheel cache $CACHE; the output of each step: $LOG"
 if [ -n "$GPU_NAMES" ]; then
     echo "[setup] nvidia-smi: $GPU_NAMES; driver $DRIVER; compute capability $GPU_ARCHS"
 else

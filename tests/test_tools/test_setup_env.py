@@ -119,3 +119,25 @@ def test_an_unknown_option_is_one_clear_error(tmp_path):
     assert result.returncode == 1
     assert result.stderr.strip() == ("error: unknown option '--gpu' of tools/setup_env.sh; "
                                      'its only option is --dry-run')
+
+
+def test_each_step_is_one_line_and_a_failed_one_shows_the_end_of_its_log(tmp_path):
+    """A real set-up (not a dry run) whose torch cannot be installed: the venv step is one line with its time, the
+    failed step one line, then one error line naming the step and the log, and the log's last lines."""
+    venv = tmp_path / 'venv'
+    environment = {'PATH': SYSTEM_PATH, 'HOME': str(tmp_path), 'SE_VENV': str(venv), 'PYTHON': sys.executable,
+                   'SE_WHEEL_CACHE': str(tmp_path / 'cache'), 'SE_TORCH_SPEC': 'se-plugins-no-such-package==0.0.1',
+                   'PIP_NO_INDEX': '1'}  # nothing to fetch: pip fails at once, offline
+    result = subprocess.run(['bash', osp.join(REPO, 'tools', 'setup_env.sh')], env=environment, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode != 0
+    steps = [line for line in result.stdout.splitlines() if ' ... ' in line]
+    assert steps[0].startswith(f'[setup] creating {venv} with ') and steps[0].endswith(' s')
+    assert steps[1] == '[setup] installing torch and build tools ... failed'
+    log = f'{venv}.setup.log'
+    error, *tail = result.stderr.rstrip().splitlines()
+    assert error == (f"error: the set-up step 'installing torch and build tools' failed (exit 1); its output is in "
+                     f'{log}, which ends:')
+    assert tail and all(line.startswith('    ') for line in tail) and 'se-plugins-no-such-package' in ''.join(tail)
+    assert 'Collecting' not in result.stdout and 'pip' not in result.stdout  # pip's own output is in the log only
+    assert 'se-plugins-no-such-package' in open(log).read()
