@@ -3,6 +3,7 @@ in deploy mode detects what it detects."""
 import copy
 import json
 import os.path as osp
+import re
 import subprocess
 import sys
 
@@ -31,17 +32,29 @@ FEATURE_TOLERANCE = 2e-5
 # missing from one list is one whose near-tie NMS (the RPN's or the RoI head's) decided the other way: float
 # rounding picked which of two near-equal boxes stayed, once in a clean-clone CI run.
 MIN_EXACT_SHARE = 0.95
+# README's main job shows what it does, its progress and its results; the runs' own output goes to its log.
+MAX_CONSOLE_LINES = 25
 
 
 @pytest.mark.first
 def test_demo_trains_evaluates_and_draws(tmp_path):
     result = subprocess.run([sys.executable, osp.join(REPO, 'tools', 'misc', 'demo.py'), '--work-dir', str(tmp_path),
-                             '--num-train', '32', '--epochs', '4'], capture_output=True, text=True, timeout=1500)
+                             '--num-train', '32', '--epochs', '4'], capture_output=True, timeout=1500)
+    result.stdout, result.stderr = result.stdout.decode(), result.stderr.decode()  # '\r' kept, as a terminal gets it
     assert result.returncode == 0, result.stderr[-3000:]
     with open(tmp_path / 'demo_result.json') as f:
         summary = json.load(f)
     assert summary['bbox_mAP'] >= MIN_BBOX_MAP, summary
     assert f'[demo] COCO bbox mAP {summary["bbox_mAP"]:.3f}' in result.stdout
+    # the console: what it does, a progress bar per loop (redrawn on one line), the results; the rest in the log
+    lines = (result.stdout + result.stderr).rstrip('\n').split('\n')  # a redrawn line ('\r') is one line
+    assert len(lines) <= MAX_CONSOLE_LINES, '\n'.join(lines)
+    train_bar = next(line for line in lines if line.startswith('\r[train] ')).split('\r')[-1]
+    assert re.fullmatch(r'\[train\] █{24} 32/32 iterations  ETA 0:00  loss \d+\.\d{3} *', train_bar), train_bar
+    assert 'Epoch(train)' not in result.stdout + result.stderr
+    log = (tmp_path / 'demo.log').read_text()
+    assert summary['log'] == str(tmp_path / 'demo.log') and str(tmp_path / 'demo.log') in result.stdout
+    assert 'Epoch(train)' in log and 'bbox_mAP_copypaste' in log and 'System environment' in log
     picture = cv2.imread(summary['picture'])
     assert picture is not None and picture.shape == (384, 384, 3)
     # (the short run's detector may score that image's objects under the 0.5 drawing threshold: no count check)
