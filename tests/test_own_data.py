@@ -10,6 +10,7 @@ import subprocess
 from typing import Dict, List, Tuple
 
 import pytest
+from mmpretrain.datasets import ImageNet
 
 from se_plugins.datasets import make_class_folders
 
@@ -18,6 +19,7 @@ from helpers import OFFLINE, REPO, HubCaches, run_command_line
 pytestmark = pytest.mark.slow
 
 PAGE = osp.join(REPO, 'docs', 'own_data.md')
+IMAGENET_CLASSES = set(ImageNet.METAINFO['classes'])
 
 
 def sections() -> Dict[str, List[Tuple[str, str]]]:
@@ -63,6 +65,21 @@ def metric_of_mim_test(results: List[subprocess.CompletedProcess], name: str) ->
     return float(values[-1])
 
 
+def local_scalars(work_dir, name: str) -> list:
+    """The values of scalar ``name`` that a run's LocalVisBackend wrote (the training run's ``scalars.json``)."""
+    scalars, = (path for path in work_dir.glob('*/vis_data/scalars.json') if '"loss"' in path.read_text())
+    return [record[name] for record in map(json.loads, scalars.read_text().splitlines()) if name in record]
+
+
+def tensorboard_scalars(work_dir, name: str) -> list:
+    """The values of scalar ``name`` as TensorBoard reads them from the run's event file."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    events, = work_dir.glob('*/vis_data/events.out.tfevents.*')
+    accumulator = EventAccumulator(str(events))
+    accumulator.Reload()
+    return [event.value for event in accumulator.Scalars(name)]
+
+
 def last_metrics(work_dir) -> dict:
     """The metrics of the last evaluation a run logged (its ``vis_data/scalars.json``)."""
     lines = [json.loads(line) for path in sorted(work_dir.glob('*/vis_data/scalars.json'))
@@ -84,6 +101,14 @@ class TestClassifyYourOwnImages:
         trained = next(result for result in results if 'mim train' in result.args[-1])
         assert re.search(r'load_from timm://seresnet50\.a1_in1k: loaded 382 of 384 tensors; skipped: head\.fc',
                          trained.stdout + trained.stderr)
+        # the ImageNet model by name, with its cached public weights, predicted the validation folder
+        seen = json.loads((project / 'work_dirs' / 'imagenet_view' / 'predictions.json').read_text())['predictions']
+        assert len(seen) == 6 and all(len(p['topk']) == 5 and p['topk'][0]['name'] in IMAGENET_CLASSES for p in seen)
+        # the test's predictions fed mmpretrain's confusion_matrix; they were drawn; TensorBoard has the run
+        flowers = project / 'work_dirs' / 'flowers'
+        assert (flowers / 'predictions.pkl').is_file() and (flowers / 'confusion.png').stat().st_size > 10_000
+        assert len(list((flowers / 'drawn').iterdir())) == 6
+        assert tensorboard_scalars(flowers, 'loss') == pytest.approx(local_scalars(flowers, 'loss'), rel=1e-6)
         accuracy = metric_of_mim_test(results, 'accuracy/top1')
         assert accuracy > 100 / len(classes), accuracy  # chance: one in three
         for run in ('flowers', 'flowers_list'):

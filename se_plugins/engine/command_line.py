@@ -141,8 +141,10 @@ def apply_test_options(cfg: Config, out: Optional[str] = None, show_dir: Optiona
         out: A pickle of every prediction (mmengine's ``DumpResults``; mmdet's ``DumpDetResults`` for a detector),
             the file mmpretrain's and mmdet's analysis tools read (``confusion_matrix``, ``analyze_results``,
             ``eval_metric``).
-        show_dir: Where the test draws its predictions: mmpretrain's ``VisualizationHook`` writes to this folder;
-            mmdet's ``DetVisualizationHook`` to this folder inside the run's log folder, as in mmdet.
+        show_dir: Where the test draws its predictions: a classifier's into this folder (mmpretrain's
+            ``VisualizationHook``, each drawing named after the image's path below the dataset's folder:
+            :class:`~se_plugins.engine.hooks.ClassificationDrawingHook`); a detector's into this folder inside the
+            run's log folder, as mmdet's ``DetVisualizationHook`` puts them.
         tta: Test-time augmentation: the config's ``tta_model`` around its model and its ``tta_pipeline`` as the
             test pipeline; a config without them gets the peers' default, the test pipeline on the image and its
             mirror image, scores averaged (``AverageClsScoreTTA``) or boxes merged by NMS (``DetTTAModel``).
@@ -165,7 +167,8 @@ def apply_test_options(cfg: Config, out: Optional[str] = None, show_dir: Optiona
         if hook is None:
             raise InputError('--show-dir: the config has no default_hooks.visualization to draw with (mmpretrain\'s '
                              "VisualizationHook or mmdet's DetVisualizationHook)")
-        drawing = dict(draw=True, test_out_dir=show_dir) if detection else dict(enable=True, out_dir=show_dir)
+        drawing = (dict(draw=True, test_out_dir=show_dir) if detection else
+                   dict(type='se_plugins.ClassificationDrawingHook', enable=True, out_dir=show_dir))
         hook.update(drawing, interval=1)  # every image, as the peers' tools draw them
     if out:
         if not out.endswith(RESULTS_SUFFIXES):

@@ -1,6 +1,7 @@
 import hashlib
 import json
 import math
+import os
 import os.path as osp
 
 import torch
@@ -8,6 +9,7 @@ import torch.distributed as dist
 from mmcv.cnn import fuse_conv_bn
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
+from mmpretrain.engine.hooks import VisualizationHook
 
 from se_plugins.registry import HOOKS
 
@@ -103,3 +105,25 @@ class BadImagesHook(Hook):
             met = dataset.bad_images()
             runner.logger.info(f'epoch {runner.epoch + 1}: {len(met)} bad images skipped so far '
                                f'(max_bad_images={dataset.max_bad_images})' + ''.join(f'\n  {m}' for m in met))
+
+
+@HOOKS.register_module()
+class ClassificationDrawingHook(VisualizationHook):
+    """mmpretrain's ``VisualizationHook``, whose drawings of a test are named after each image's path below the
+    dataset's image folder (``daisy_0001.jpg_0.png``), not its file name alone: class folders hold files of the
+    same names, and mmpretrain's drawing of one overwrote the others'. What ``tools/test.py --show-dir`` draws a
+    classifier's predictions with."""
+
+    def after_test_iter(self, runner, batch_idx: int, data_batch: dict, outputs) -> None:
+        dataset = runner.test_dataloader.dataset
+        folder = (getattr(dataset, 'data_prefix', None) or {}).get('img_path') or getattr(dataset, 'data_root', '')
+        paths = [sample.get('img_path') for sample in outputs]
+        for sample, path in zip(outputs, paths):
+            if path and folder and osp.abspath(path).startswith(osp.abspath(folder) + os.sep):
+                sample.set_metainfo(dict(img_path=osp.relpath(path, folder).replace(os.sep, '_')))
+        try:
+            super().after_test_iter(runner, batch_idx, data_batch, outputs)
+        finally:
+            for sample, path in zip(outputs, paths):
+                if path:
+                    sample.set_metainfo(dict(img_path=path))
