@@ -1,11 +1,11 @@
-from .image_checks import NamedImageErrorsMixin, image_problem
+from .image_checks import GuardedImages, NamedImageErrorsMixin, image_problem
 from .image_list import ImageList, ImageListMixin, read_image_list
 from .imagenet import ImageNet
 from .places365 import Places365
 from .synthetic import DETECTION_CLASSES, make_class_folders, make_coco_detection, make_imagenet, make_places365
 
 __all__ = [
-    'NamedImageErrorsMixin', 'image_problem', 'ImageList', 'ImageListMixin', 'read_image_list',
+    'GuardedImages', 'NamedImageErrorsMixin', 'image_problem', 'ImageList', 'ImageListMixin', 'read_image_list',
     'ImageNet', 'Places365', 'DETECTION_CLASSES',
     'make_class_folders', 'make_coco_detection', 'make_imagenet', 'make_places365'
 ]

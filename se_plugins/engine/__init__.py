@@ -6,7 +6,8 @@ from .config_checks import check_config
 from .data_loading import (KeyedBatchSampler, SampleSeeded, quiet_workers, rebuild_loader, sample_seeded,
                            start_worker_server)
 from .distributed import end_cpu_distributed, setup_cpu_distributed, slurm_to_torch_environment
-from .hooks import BadImagesHook, DistributedWeightCheckHook, FiniteLossHook, FuseConvBNHook, tensor_digest
+from .hooks import (BadImagesHook, ClassificationDrawingHook, DistributedWeightCheckHook, FiniteLossHook,
+                    FuseConvBNHook, tensor_digest)
 from .preemption import (STOP_SIGNALS, EpochBasedTrainLoop, IterBasedTrainLoop, PreemptionHook, StopSignals,
                          listen_for_stop_signals, prepare_training)
 from .runner import SERunner, run_leaving_nothing_on_early_failure
@@ -17,7 +18,8 @@ __all__ = [
     'restore_rng', 'save_checkpoint_atomically', 'EpochBasedTrainLoop', 'IterBasedTrainLoop', 'PreemptionHook',
     'prepare_training', 'STOP_SIGNALS', 'StopSignals', 'listen_for_stop_signals', 'KeyedBatchSampler', 'SampleSeeded',
     'quiet_workers', 'rebuild_loader', 'sample_seeded', 'slurm_to_torch_environment',
-    'BadImagesHook', 'DistributedWeightCheckHook', 'FiniteLossHook', 'FuseConvBNHook', 'tensor_digest',
+    'BadImagesHook', 'ClassificationDrawingHook', 'DistributedWeightCheckHook', 'FiniteLossHook', 'FuseConvBNHook',
+    'tensor_digest',
     'check_config', 'end_cpu_distributed', 'SERunner', 'TRACKERS', 'add_trackers', 'apply_test_options', 'load_config',
     'parse_tool_args',
     'run_leaving_nothing_on_early_failure', 'setup_cpu_distributed', 'start_worker_server'

@@ -410,7 +410,8 @@ def built_parts(cfg: Config, splits: Sequence[str]) -> Iterator[Tuple]:
     yield from _parts('model', cfg.get('model'), MODELS)
     for split in splits:
         loader = cfg.get(f'{split}_dataloader') or {}
-        yield from _parts(f'{split}_dataloader.dataset', loader.get('dataset'), DATASETS)
+        # any dataset takes max_bad_images: ours themselves, others from the Runner (se_plugins.GuardedImages)
+        yield from _parts(f'{split}_dataloader.dataset', loader.get('dataset'), DATASETS, ('max_bad_images', ))
         for name, registry in (('sampler', DATA_SAMPLERS), ('batch_sampler', DATA_SAMPLERS)):
             yield from _parts(f'{split}_dataloader.{name}', loader.get(name), registry, GIVEN_BY_BUILDER[name])
         if split != 'train':

@@ -9,12 +9,14 @@ from typing import Callable, Optional, Sequence
 import torch
 from mmengine.config import Config
 from mmengine.hooks import Hook
-from mmengine.registry import VISUALIZERS
+from mmengine.registry import DATASETS, VISUALIZERS
 from mmengine.runner import Runner
+
+from se_plugins.datasets.image_checks import GuardedImages, NamedImageErrorsMixin
 
 from .checkpoint import require_checkpoint_fit
 from .config_checks import check_config
-from .data_loading import quiet_workers
+from .data_loading import quiet_workers, rebuild_loader
 
 
 class _CPUEnvironmentLabels(logging.Filter):
@@ -76,14 +78,33 @@ class SERunner(Runner):
     @staticmethod
     def build_dataloader(dataloader, seed: Optional[int] = None, diff_rank_seed: bool = False):
         """mmengine's, with workers that survive the stop signals a job's processes receive and iterators that
-        leave the global random state alone (:func:`~se_plugins.engine.data_loading.quiet_workers`)."""
-        return quiet_workers(Runner.build_dataloader(dataloader, seed=seed, diff_rank_seed=diff_rank_seed), seed)
+        leave the global random state alone (:func:`~se_plugins.engine.data_loading.quiet_workers`), and a dataset
+        that names its bad images or skips up to ``max_bad_images`` of them, whatever its type (ours do that
+        themselves; any other is wrapped in :class:`~se_plugins.datasets.GuardedImages`)."""
+        max_bad_images = None
+        if isinstance(dataloader, dict) and isinstance(dataloader.get('dataset'), dict):
+            dataset = dataloader['dataset']
+            if not _names_its_bad_images(dataset):
+                dataset = dict(dataset)
+                max_bad_images = dataset.pop('max_bad_images', 0)
+                dataloader = dict(dataloader, dataset=dataset)
+        loader = Runner.build_dataloader(dataloader, seed=seed, diff_rank_seed=diff_rank_seed)
+        if max_bad_images is not None and not isinstance(loader.dataset, NamedImageErrorsMixin):
+            loader = rebuild_loader(loader, dataset=GuardedImages(loader.dataset, max_bad_images))
+        return quiet_workers(loader, seed)
 
     def build_logger(self, *args, **kwargs):
         logger = super().build_logger(*args, **kwargs)
         if not torch.cuda.is_available() and not any(isinstance(f, _CPUEnvironmentLabels) for f in logger.filters):
             logger.addFilter(_CPUEnvironmentLabels())
         return logger
+
+
+def _names_its_bad_images(dataset: dict) -> bool:
+    """Whether the dataset config builds one of our datasets, which take ``max_bad_images`` themselves."""
+    with DATASETS.switch_scope_and_registry(dataset.get('_scope_')) as registry:
+        cls = registry.get(dataset.get('type')) if isinstance(dataset.get('type'), str) else dataset.get('type')
+    return isinstance(cls, type) and issubclass(cls, NamedImageErrorsMixin)
 
 
 class _Progress(Hook):
