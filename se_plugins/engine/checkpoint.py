@@ -1,6 +1,7 @@
 """Checkpoints that survive kills: atomic writes, the random state, and resuming from the newest
 readable file."""
 import glob
+import logging
 import os
 import os.path as osp
 import random
@@ -101,12 +102,22 @@ def checkpoint_problem(path: str) -> Optional[str]:
 
 
 def resumable_checkpoints(work_dir: str) -> List[str]:
-    """The checkpoints of ``work_dir`` to try, newest first: ``last_checkpoint``'s, then by mtime."""
+    """The checkpoints of ``work_dir`` to try, newest first: ``last_checkpoint``'s, then by mtime.
+
+    ``last_checkpoint`` holds an absolute path. In a work dir that was copied or moved (scratch to project storage,
+    one cluster to another) it names the original's file: when the work dir has a file of that name, that one is
+    taken, and one line says so (the original may still exist, and is another run's now).
+    """
     candidates = sorted(glob.glob(osp.join(work_dir, '*.pth')), key=osp.getmtime, reverse=True)
     pointer = osp.join(work_dir, 'last_checkpoint')
     if osp.isfile(pointer):
         with open(pointer) as f:
             last = f.read().strip()
+        own = osp.join(work_dir, osp.basename(last))
+        if osp.realpath(osp.dirname(last)) != osp.realpath(work_dir) and osp.isfile(own):
+            print_log(f'{pointer} names {last}, outside this work dir (copied or moved?); resuming from its own '
+                      f'{osp.basename(last)}: {own}', logger='current', level=logging.WARNING)
+            last = own
         candidates = [last] + [c for c in candidates if osp.abspath(c) != osp.abspath(last)]
     return candidates
 

@@ -4,6 +4,7 @@ import os.path as osp
 import random
 import re
 import resource
+import shutil
 import signal
 import subprocess
 import time
@@ -260,3 +261,22 @@ def test_testing_a_checkpoint_of_another_depth_is_one_error_before_any_evaluatio
                         r"\(ImageClassifier\): \d+ of the model's \d+ tensors missing \(backbone\.layer1, .*\)\. "
                         'Its weights are for another network, depth or config', result.stderr.strip().splitlines()[-1])
     assert list(project.iterdir()) == []  # no work dir, no log
+
+
+@pytest.mark.slow
+def test_a_copied_work_dir_resumes_from_its_own_checkpoints(places, uninterrupted, tmp_path, capfd):
+    """last_checkpoint names the original's file, which still exists: the copy resumes from its own file of that
+    name, says so in one line, and writes nothing into the original."""
+    original = uninterrupted['epochs'].parent
+    copy = shutil.copytree(original, tmp_path / 'moved' / 'work')
+    assert (copy / 'last_checkpoint').read_text() == str(original / 'epoch_3.pth')
+    before = sorted(os.listdir(original))
+    command = train_command(places, copy, '--resume')
+    command[command.index('train_cfg.max_epochs=3')] = 'train_cfg.max_epochs=4'
+    capfd.readouterr()
+    assert run_command_line('train.py', *command[2:]) == 0
+    output = capfd.readouterr()
+    assert (f'{copy}/last_checkpoint names {original}/epoch_3.pth, outside this work dir (copied or moved?); '
+            f'resuming from its own epoch_3.pth: {copy}/epoch_3.pth') in output.out + output.err
+    assert f'Load checkpoint from {copy}/epoch_3.pth' in output.out + output.err
+    assert (copy / 'epoch_4.pth').is_file() and sorted(os.listdir(original)) == before
