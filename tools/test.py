@@ -7,7 +7,7 @@ from mmengine.config import DictAction
 
 import se_plugins  # noqa: F401  (registers the se_plugins scope and the se_plugins:: config package)
 from se_plugins.building import task_scope
-from se_plugins.engine import (apply_test_options, end_cpu_distributed, load_config, parse_tool_args,
+from se_plugins.engine import (apply_test_options, end_cpu_distributed, load_config, parse_tool_args, prepare_testing,
                                require_checkpoint, run_leaving_nothing_on_early_failure, setup_cpu_distributed,
                                start_worker_server)
 from se_plugins.utils import run_cli
@@ -42,6 +42,7 @@ def main() -> dict:
     if args.fuse_conv_bn:
         cfg.custom_hooks = [*cfg.get('custom_hooks', []), dict(type='se_plugins.FuseConvBNHook')]
     apply_test_options(cfg, args.out, args.show_dir, args.tta)
+    prepare_testing(cfg)  # the count of bad images skipped, when a dataset has a budget
 
     def test(runner) -> dict:
         metrics = runner.test()

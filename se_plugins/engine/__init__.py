@@ -9,14 +9,15 @@ from .distributed import end_cpu_distributed, setup_cpu_distributed, slurm_to_to
 from .hooks import (BadImagesHook, ClassificationDrawingHook, DistributedWeightCheckHook, FiniteLossHook,
                     FuseConvBNHook, tensor_digest)
 from .preemption import (STOP_SIGNALS, EpochBasedTrainLoop, IterBasedTrainLoop, PreemptionHook, StopSignals,
-                         listen_for_stop_signals, prepare_training)
+                         listen_for_stop_signals, prepare_testing, prepare_training)
 from .runner import SERunner, run_leaving_nothing_on_early_failure
 
 __all__ = [
     'AtomicCheckpointHook', 'ResumeError', 'capture_rng', 'checkpoint_fit', 'checkpoint_problem', 'require_checkpoint',
     'require_checkpoint_fit', 'resolve_resume',
     'restore_rng', 'save_checkpoint_atomically', 'EpochBasedTrainLoop', 'IterBasedTrainLoop', 'PreemptionHook',
-    'prepare_training', 'STOP_SIGNALS', 'StopSignals', 'listen_for_stop_signals', 'KeyedBatchSampler', 'SampleSeeded',
+    'prepare_testing', 'prepare_training', 'STOP_SIGNALS', 'StopSignals', 'listen_for_stop_signals',
+    'KeyedBatchSampler', 'SampleSeeded',
     'quiet_workers', 'rebuild_loader', 'sample_seeded', 'slurm_to_torch_environment',
     'BadImagesHook', 'ClassificationDrawingHook', 'DistributedWeightCheckHook', 'FiniteLossHook', 'FuseConvBNHook',
     'tensor_digest',

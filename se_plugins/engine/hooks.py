@@ -89,22 +89,32 @@ class FuseConvBNHook(Hook):
 
 @HOOKS.register_module()
 class BadImagesHook(Hook):
-    """After every training epoch, log how many bad images the training set has skipped so far.
+    """After every training epoch, validation and test, log how many bad images the dataset has skipped so far.
 
-    For datasets with ``max_bad_images`` (see ``se_plugins.datasets.NamedImageErrorsMixin``); does
-    nothing for others. ``tools/train.py`` adds it to every run.
+    For datasets with a ``max_bad_images`` budget (ours, and any other in ``se_plugins.GuardedImages``, which the
+    tools' Runner puts around it); the count is every process's, DataLoader workers included, whose own warnings
+    may not reach the console. ``tools/train.py`` and ``tools/test.py`` add it to every run.
     """
 
     priority = 'LOW'
 
-    def after_train_epoch(self, runner) -> None:
-        dataset = runner.train_dataloader.dataset
+    @staticmethod
+    def _report(runner, dataset, what: str) -> None:
         while not hasattr(dataset, 'max_bad_images') and hasattr(dataset, 'dataset'):  # dataset wrappers
             dataset = dataset.dataset
         if getattr(dataset, 'max_bad_images', 0):
             met = dataset.bad_images()
-            runner.logger.info(f'epoch {runner.epoch + 1}: {len(met)} bad images skipped so far '
+            runner.logger.info(f'{what}: {len(met)} bad images skipped so far '
                                f'(max_bad_images={dataset.max_bad_images})' + ''.join(f'\n  {m}' for m in met))
+
+    def after_train_epoch(self, runner) -> None:
+        self._report(runner, runner.train_dataloader.dataset, f'epoch {runner.epoch + 1}')
+
+    def after_val_epoch(self, runner, metrics=None) -> None:
+        self._report(runner, runner.val_loop.dataloader.dataset, 'validation')
+
+    def after_test_epoch(self, runner, metrics=None) -> None:
+        self._report(runner, runner.test_loop.dataloader.dataset, 'test')
 
 
 @HOOKS.register_module()

@@ -229,6 +229,21 @@ _OUR_LOOPS = {'EpochBasedTrainLoop': 'se_plugins.EpochBasedTrainLoop',
               'IterBasedTrainLoop': 'se_plugins.IterBasedTrainLoop'}
 
 
+def add_hooks(cfg: Config, *hooks: dict) -> None:
+    """Add each of ``hooks`` to the config's ``custom_hooks`` unless one of its type is there."""
+    present = list(cfg.get('custom_hooks') or [])
+    for hook in hooks:
+        name = hook['type'].split('.')[-1]
+        if not any(str(existing.get('type', '')).split('.')[-1] == name for existing in present):
+            present.append(hook)
+    cfg.custom_hooks = present
+
+
+def prepare_testing(cfg: Config) -> None:
+    """What ``tools/test.py`` adds to every config: the count of bad images skipped (``BadImagesHook``)."""
+    add_hooks(cfg, dict(type='se_plugins.BadImagesHook'))
+
+
 def prepare_training(cfg: Config, signals: Sequence[str] = DEFAULT_SIGNALS) -> None:
     """What ``tools/train.py`` adds to every training config: stop on ``signals`` with a checkpoint and
     resume exactly from it, and report skipped bad images.
@@ -241,12 +256,7 @@ def prepare_training(cfg: Config, signals: Sequence[str] = DEFAULT_SIGNALS) -> N
         cfg: A training config, changed in place.
         signals: The signals that stop training.
     """
-    hooks = list(cfg.get('custom_hooks') or [])
-    for hook in (dict(type='se_plugins.PreemptionHook', signals=list(signals)), dict(type='se_plugins.BadImagesHook')):
-        name = hook['type'].split('.')[-1]
-        if not any(str(existing.get('type', '')).split('.')[-1] == name for existing in hooks):
-            hooks.append(hook)
-    cfg.custom_hooks = hooks
+    add_hooks(cfg, dict(type='se_plugins.PreemptionHook', signals=list(signals)), dict(type='se_plugins.BadImagesHook'))
     loop = cfg.get('train_cfg')
     if loop is None:
         return

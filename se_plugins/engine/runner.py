@@ -107,6 +107,23 @@ def _names_its_bad_images(dataset: dict) -> bool:
     return isinstance(cls, type) and issubclass(cls, NamedImageErrorsMixin)
 
 
+_runs_started = 0
+
+
+def _name_the_run(cfg: Config) -> None:
+    """Give a second and later run of this process an experiment name of its own.
+
+    mmengine names a run's logger, message hub, default scope and visualizer after ``<config>_<timestamp>``, to
+    the second, and hands a run an existing instance of its name: two runs started in one second (an in-process
+    test that reruns a tool, the demo's training then test) shared the first one's, its default scope and log file
+    (written after its work dir was gone) included.
+    """
+    global _runs_started
+    _runs_started += 1
+    if _runs_started > 1 and not cfg.get('experiment_name'):
+        cfg.experiment_name = f'{osp.splitext(osp.basename(cfg.filename or "run"))[0]}_run{_runs_started}'
+
+
 class _Progress(Hook):
     """Counts the iterations a run has done."""
 
@@ -135,6 +152,7 @@ def run_leaving_nothing_on_early_failure(cfg: Config, splits: Sequence[str], run
         What ``run`` returns.
     """
     check_config(cfg, splits)
+    _name_the_run(cfg)
     work_dir = osp.abspath(cfg.work_dir)
     created = work_dir  # the top-most folder the Runner will make, if work_dir does not exist yet
     while not osp.exists(osp.dirname(created)):
