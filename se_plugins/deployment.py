@@ -154,16 +154,17 @@ def onnxruntime_session(path: str, threads: Optional[int] = None, spinning: bool
     return onnxruntime.InferenceSession(path, options, providers=['CPUExecutionProvider'])
 
 
-def openvino_model(path: str, threads: Optional[int] = None):
-    """An OpenVINO model compiled for the CPU from the ``.onnx`` file ``path``, in float32.
+def openvino_model(path: str, threads: Optional[int] = None, precision: str = 'f32'):
+    """An OpenVINO model compiled for the CPU from the ``.onnx`` file ``path``.
 
     Args:
         path: The ``.onnx`` file (OpenVINO reads ONNX directly).
         threads: Inference threads (default: OpenVINO's, one per core).
+        precision: ``'f32'`` (the default here: on CPUs with bf16 units OpenVINO would otherwise infer in bf16,
+            outputs 1e-2 apart from PyTorch's) or ``'bf16'`` (OpenVINO's own default on such CPUs).
     """
     openvino = import_runtime('openvino')
-    # f32: on CPUs with bf16 units OpenVINO would otherwise infer in bf16 (outputs 1e-2 apart from PyTorch's)
-    config = {'INFERENCE_PRECISION_HINT': 'f32', 'PERFORMANCE_HINT': 'LATENCY'}
+    config = {'INFERENCE_PRECISION_HINT': precision, 'PERFORMANCE_HINT': 'LATENCY'}
     if threads:
         config['INFERENCE_NUM_THREADS'] = threads
     core = openvino.Core()
@@ -175,7 +176,7 @@ def openvino_model(path: str, threads: Optional[int] = None):
 
 
 def runtime_function(path: str, runtime: str = 'onnxruntime', threads: Optional[int] = None,
-                     spinning: bool = True) -> Callable[[np.ndarray], List[np.ndarray]]:
+                     spinning: bool = True, precision: str = 'f32') -> Callable[[np.ndarray], List[np.ndarray]]:
     """A function that runs the ``.onnx`` file ``path`` in ``runtime`` on a batch of images (float32
     ``(N, 3, H, W)``) and returns the graph's outputs in order.
 
@@ -184,12 +185,13 @@ def runtime_function(path: str, runtime: str = 'onnxruntime', threads: Optional[
         runtime: One of :data:`RUNTIMES`.
         threads: Intra-op threads (default: the runtime's, one per core).
         spinning: onnxruntime only: see :func:`onnxruntime_session`.
+        precision: OpenVINO only: see :func:`openvino_model`.
     """
     import_runtime(runtime)
     if runtime == 'onnxruntime':
         session = onnxruntime_session(path, threads, spinning)
         return lambda images: session.run(None, {'images': images})
-    request = openvino_model(path, threads).create_infer_request()
+    request = openvino_model(path, threads, precision).create_infer_request()
 
     def infer(images: np.ndarray) -> List[np.ndarray]:
         request.infer({'images': images})

@@ -4,6 +4,7 @@ name or a config and its weights; batches, a device, a progress bar; predictions
 ``tools/inference.py`` is its command line. Files that do not decode as images (a scraped folder has them) are
 skipped and listed, not the end of the run.
 """
+import contextlib
 import glob
 import json
 import os
@@ -18,8 +19,10 @@ from mmengine.config import Config
 from se_plugins.apis import inferencer as inferencer_by_name
 from se_plugins.apis import list_models
 from se_plugins.building import dataset_class, in_scope, task_scope
+from se_plugins.engine.amp import float32_outputs, run_mmcv_ops_in_float32
 from se_plugins.engine.checkpoint import require_checkpoint_fit, unwrapped
 from se_plugins.utils import InputError, MissingInputError, atomic_write
+from se_plugins.utils.cpu_features import require_bf16_units
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pgm')
 
@@ -117,7 +120,7 @@ def _detection(image: str, prediction: dict, classes: Sequence[str], score_thr: 
 
 
 def predict(images: Sequence[str], inferencer, out_dir: str, batch_size: int = 1, topk: int = 5,
-            score_thr: float = 0.3, progress: bool = True) -> dict:
+            score_thr: float = 0.3, progress: bool = True, amp: bool = False) -> dict:
     """Predict every image with ``inferencer`` in batches and write ``out_dir/predictions.json``.
 
     Args:
@@ -128,6 +131,8 @@ def predict(images: Sequence[str], inferencer, out_dir: str, batch_size: int = 1
         topk: Classes kept per image (classification).
         score_thr: The lowest score kept and drawn (detection).
         progress: Show a progress bar (on a terminal).
+        amp: Mixed precision: fp16 autocast on a GPU, bf16 on a CPU with bf16 units (one error line on one
+            without), the predictions in float32 (:mod:`se_plugins.engine.amp`).
 
     Returns:
         ``predictions`` (one dict per image), ``unreadable`` (files that are not images) and ``json``, its path.
@@ -138,14 +143,23 @@ def predict(images: Sequence[str], inferencer, out_dir: str, batch_size: int = 1
     classes = (inferencer.model.dataset_meta or {}).get('classes') if detection else inferencer.classes
     predictions: List[dict] = []
     batches = list(_batches(good, batch_size))
-    for batch in track(batches, description='predicting', disable=not progress or len(good) <= batch_size):
-        if detection:
-            results = inferencer(batch, batch_size=batch_size, out_dir=out_dir, pred_score_thr=score_thr,
-                                 no_save_pred=True)['predictions']
-            predictions += [_detection(path, result, classes, score_thr) for path, result in zip(batch, results)]
-        else:
-            results = inferencer(batch, batch_size=batch_size)
-            predictions += [_classification(path, result, classes, topk) for path, result in zip(batch, results)]
+    precision = contextlib.nullcontext()
+    if amp:
+        device = next(inferencer.model.parameters()).device.type
+        if device == 'cpu':
+            require_bf16_units('--amp')
+            run_mmcv_ops_in_float32()
+        inferencer.model.register_forward_hook(float32_outputs)
+        precision = torch.autocast(device, dtype=torch.bfloat16 if device == 'cpu' else torch.float16)
+    with precision:
+        for batch in track(batches, description='predicting', disable=not progress or len(good) <= batch_size):
+            if detection:
+                results = inferencer(batch, batch_size=batch_size, out_dir=out_dir, pred_score_thr=score_thr,
+                                     no_save_pred=True)['predictions']
+                predictions += [_detection(path, result, classes, score_thr) for path, result in zip(batch, results)]
+            else:
+                results = inferencer(batch, batch_size=batch_size)
+                predictions += [_classification(path, result, classes, topk) for path, result in zip(batch, results)]
     path = osp.join(out_dir, 'predictions.json')
     content = json.dumps(dict(predictions=predictions, unreadable=bad), indent=1)
     atomic_write(path, lambda f: f.write(content.encode()))

@@ -1,7 +1,7 @@
 """Predict images with a trained model: the top-k classes (classifiers), the boxes (detectors, drawn too).
 
     python tools/inference.py INPUTS MODEL [--weights W] [--out-dir work_dirs/inference] [--device cpu]
-                              [--batch-size 8] [--topk 5] [--score-thr 0.3]
+                              [--batch-size 8] [--topk 5] [--score-thr 0.3] [--amp]
     python tools/inference.py INPUTS CONFIG CHECKPOINT
 
 INPUTS: an image, a folder (every image in it) or a quoted glob ('photos/*.jpg'). MODEL: one of our model names
@@ -27,6 +27,8 @@ def main() -> List[dict]:
     parser.add_argument('--batch-size', type=int, default=1, help='images per forward pass')
     parser.add_argument('--topk', type=int, default=5, help='classes kept per image (classification)')
     parser.add_argument('--score-thr', type=float, default=0.3, help='lowest score kept and drawn (detection)')
+    parser.add_argument('--amp', action='store_true', help='mixed precision: fp16 on a GPU, bf16 on a CPU with bf16 '
+                        'units (AVX512-BF16, AMX)')
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
     args = parser.parse_args()
     inputs, model, weights = args.inputs, args.model, args.weights
@@ -37,7 +39,7 @@ def main() -> List[dict]:
     images = find_images(inputs)
     inferencer = load_inferencer(model, weights, check_device(args.device))
     result = predict(images, inferencer, args.out_dir, args.batch_size, args.topk, args.score_thr,
-                     progress=not args.no_progress)
+                     progress=not args.no_progress, amp=args.amp)
     if len(images) == 1:
         for prediction in result['predictions']:
             for rank, entry in enumerate(prediction.get('topk', []), 1):

@@ -4,12 +4,13 @@ import argparse
 import os.path as osp
 
 from mmengine.config import DictAction
+from mmengine.logging import print_log
 
 import se_plugins  # noqa: F401  (registers the se_plugins scope and the se_plugins:: config package)
 from se_plugins.building import task_scope
-from se_plugins.engine import (apply_test_options, end_cpu_distributed, load_config, parse_tool_args, prepare_testing,
-                               require_checkpoint, run_leaving_nothing_on_early_failure, setup_cpu_distributed,
-                               start_worker_server)
+from se_plugins.engine import (apply_amp, apply_test_options, end_cpu_distributed, load_config, parse_tool_args,
+                               prepare_testing, require_checkpoint, run_leaving_nothing_on_early_failure,
+                               setup_cpu_distributed, start_worker_server)
 from se_plugins.utils import run_cli
 
 
@@ -26,6 +27,8 @@ def parse_args() -> argparse.Namespace:
                         'read (confusion_matrix, analyze_results, eval_metric)')
     parser.add_argument('--show-dir', help='draw the predictions into this folder (a detector: inside the run\'s '
                         'log folder, as mmdet does)')
+    parser.add_argument('--amp', action='store_true', help='mixed precision: fp16 on a GPU, bf16 on a CPU with bf16 '
+                        'units (AVX512-BF16, AMX)')
     parser.add_argument('--tta', action='store_true', help="test-time augmentation: the config's tta_model and "
                         'tta_pipeline, or the image and its mirror image')
     return parse_tool_args(parser)
@@ -43,6 +46,8 @@ def main() -> dict:
         cfg.custom_hooks = [*cfg.get('custom_hooks', []), dict(type='se_plugins.FuseConvBNHook')]
     apply_test_options(cfg, args.out, args.show_dir, args.tta)
     prepare_testing(cfg)  # the count of bad images skipped, when a dataset has a budget
+    if args.amp:
+        print_log(f'--amp: mixed precision, {apply_amp(cfg, train=False)}', logger='current')
 
     def test(runner) -> dict:
         metrics = runner.test()

@@ -1,13 +1,13 @@
 """Train a model from a config: python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] ..."""
 import argparse
 
-import torch
 from mmengine.config import DictAction
+from mmengine.logging import print_log
 
 import se_plugins  # noqa: F401  (registers the se_plugins scope and the se_plugins:: config package)
-from se_plugins.engine import (TRACKERS, add_trackers, end_cpu_distributed, listen_for_stop_signals, load_config,
-                               parse_tool_args, prepare_training, resolve_resume, run_leaving_nothing_on_early_failure,
-                               setup_cpu_distributed, start_worker_server)
+from se_plugins.engine import (TRACKERS, add_trackers, apply_amp, end_cpu_distributed, listen_for_stop_signals,
+                               load_config, parse_tool_args, prepare_training, resolve_resume,
+                               run_leaving_nothing_on_early_failure, setup_cpu_distributed, start_worker_server)
 from se_plugins.utils import InputError, run_cli
 
 
@@ -17,7 +17,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--work-dir', help='where logs and checkpoints go (default: work_dirs/<config>)')
     parser.add_argument('--resume', nargs='?', const='auto', help='resume from this checkpoint, or '
                         'from the latest one in the work dir when no path is given')
-    parser.add_argument('--amp', action='store_true', help='automatic mixed precision (needs a GPU)')
+    parser.add_argument('--amp', action='store_true', help='mixed precision: fp16 on a GPU, bf16 on a CPU with bf16 '
+                        'units (AVX512-BF16, AMX)')
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help="scale the config's learning rate by (processes x batch per process) / "
                         'auto_scale_lr.base_batch_size, the global batch the config was made for')
@@ -38,10 +39,7 @@ def main() -> None:
     start_worker_server(cfg)  # the DataLoader workers start from it, before the model and the process group
     setup_cpu_distributed(cfg)  # without CUDA, a torchrun or Slurm run's gloo process group
     if args.amp:
-        if not torch.cuda.is_available():
-            raise InputError("--amp needs a GPU (mmengine's AmpOptimWrapper is CUDA-only)")
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
-        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+        print_log(f'--amp: mixed precision, {apply_amp(cfg, train=True)}', logger='current')
     if args.auto_scale_lr:
         if 'base_batch_size' not in (cfg.get('auto_scale_lr') or {}):
             raise InputError(f'--auto-scale-lr: {args.config} sets no auto_scale_lr.base_batch_size, the '

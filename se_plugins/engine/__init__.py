@@ -1,3 +1,4 @@
+from .amp import CPUAmpOptimWrapper, Float32Predictions, apply_amp, run_mmcv_ops_in_float32
 from .checkpoint import (AtomicCheckpointHook, ResumeError, capture_rng, checkpoint_fit, checkpoint_problem,
                          require_checkpoint, require_checkpoint_fit, resolve_resume, restore_rng,
                          save_checkpoint_atomically)
@@ -13,6 +14,7 @@ from .preemption import (STOP_SIGNALS, EpochBasedTrainLoop, IterBasedTrainLoop, 
 from .runner import SERunner, run_leaving_nothing_on_early_failure
 
 __all__ = [
+    'CPUAmpOptimWrapper', 'Float32Predictions', 'apply_amp', 'run_mmcv_ops_in_float32',
     'AtomicCheckpointHook', 'ResumeError', 'capture_rng', 'checkpoint_fit', 'checkpoint_problem', 'require_checkpoint',
     'require_checkpoint_fit', 'resolve_resume',
     'restore_rng', 'save_checkpoint_atomically', 'EpochBasedTrainLoop', 'IterBasedTrainLoop', 'PreemptionHook',

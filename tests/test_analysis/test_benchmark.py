@@ -34,8 +34,14 @@ def test_the_tool_prints_every_model_and_the_ratios():
     assert result.returncode == 0, result.stderr[-3000:]
     assert 'Inconsistency detected by ld.so' not in result.stderr  # OpenVINO's plugin loaded beside onnxruntime
     text = result.stdout
-    assert re.search(r'^infer batch 1, bf16, channels_last on, 64x64, cpu, 1 rounds$', text, re.M)
+    assert re.search(r'^infer batch 1, bf16, channels_last on, 64x64, cpu, 1 rounds, interleaved with fp32$', text,
+                     re.M)
     target = r'\d+\.\d{3} \(target <= \d\.\d\d: (?:met|not met)\)'
+    # each model in bf16 against itself in fp32, in the same interleaved rounds; OpenVINO's bf16 against its f32
+    assert len(re.findall(rf'^  bf16 / fp32, each model against itself: ours SE-R50 {target}$', text, re.M)) == 2
+    for network in ('SE-R50', 'R50'):
+        assert re.search(rf'^  openvino {network} bf16 / f32: \d+\.\d{{3}}   largest logit difference, bf16 - f32: '
+                         r'\d+\.\d{4}$', text, re.M), network
     assert len(re.findall(r'^  SE cost \(SE-R50 / R50\):   ours \d+\.\d{3}   mmpretrain \d+\.\d{3}   timm \d+\.\d{3}$',
                           text, re.M)) == 2  # inference, bf16 and fp32
     assert len(re.findall(rf'^  SE cost \(SE-R50 / R50\):   ours {target}   ours with plain autograd \d+\.\d{{3}}   '
@@ -44,10 +50,10 @@ def test_the_tool_prints_every_model_and_the_ratios():
                           rf'\(SE-R50 / R50, both fused\): {target}$', text, re.M)) == 2
     assert len(re.findall(r'^  deploy mode, channels-last \(its default\) / contiguous weights: \d+\.\d{3}$', text,
                           re.M)) == 2
-    # the runtimes run fp32 only
-    for runtime in ('onnxruntime', 'openvino'):
+    # onnxruntime runs fp32 only; OpenVINO f32 and bf16 (its default on CPUs with bf16 units)
+    for runtime, times in (('onnxruntime', 1), ('openvino', 2)):
         assert len(re.findall(rf'^  {runtime} SE cost \(SE-R50 / R50, both exported in deploy mode\): {target}   '
-                              rf'{runtime} / eager, deploy SE-R50: {target}$', text, re.M)) == 1, runtime
+                              rf'{runtime} / eager, deploy SE-R50: {target}$', text, re.M)) == times, runtime
     assert len(re.findall(rf'^  ours SE-R50 / best peer SE-R50: {target}   fused / plain autograd: \d+\.\d{{3}}$',
                           text, re.M)) == 2
     assert re.search(r'SE cost \(SE-R50-FPN / R50-FPN\): \d+\.\d{3}', text)

@@ -36,6 +36,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Tuple
 
+import numpy as np
 import timm
 import torch
 import torch.nn as nn
@@ -61,6 +62,9 @@ TARGETS = {
     'infer onnxruntime / eager deploy': 0.80,
     'infer openvino SE cost': 1.05,
     'infer openvino / eager deploy': 0.80,
+    # bf16 on a CPU with bf16 units (issue 41): ours in bf16 autocast over ours in fp32, interleaved
+    'train bf16 / fp32': 0.65,
+    'infer bf16 / fp32': 0.60,
 }
 # each runtime's two models: ours in deploy mode exported to ONNX, with and without SE
 RUNTIME_SOURCES = {'SE-R50': 'ours SE-R50 deploy', 'R50': 'ours R50 deploy'}
@@ -176,19 +180,27 @@ def classifiers() -> Dict[str, torch.nn.Module]:
     return models
 
 
-def runtime_models(models: Dict[str, nn.Module], size: int, threads: int, work_dir: str) -> Dict[str, Callable]:
+def runtime_models(models: Dict[str, nn.Module], size: int, threads: int, work_dir: str,
+                   bf16: bool = False) -> Tuple[Dict[str, Callable], Dict[str, float]]:
     """Our deploy-mode SE-R50 and R50 exported to ONNX (dynamic batch) and loaded into each CPU runtime
-    (``'onnxruntime SE-R50'``, ``'openvino R50'``, ...: functions of a batch of images)."""
+    (``'onnxruntime SE-R50'``, ``'openvino R50'``, ...: functions of a batch of images); with ``bf16``, OpenVINO's
+    bf16 inference of them too (``'openvino SE-R50 bf16'``: its default on CPUs with bf16 units), and each one's
+    largest logit difference from its f32 inference on a batch of 2."""
     from se_plugins.deployment import export_onnx, runtime_function
 
-    loaded = {}
+    loaded, differences = {}, {}
+    images = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0)).numpy()
     for label, source in RUNTIME_SOURCES.items():
         path = osp.join(work_dir, source.replace(' ', '_') + '.onnx')
         export_onnx(copy.deepcopy(models[source]).to(memory_format=torch.contiguous_format), path,
                     (1, 3, size, size))
         for runtime in RUNTIMES:  # onnxruntime without spinning into the next model
             loaded[f'{runtime} {label}'] = runtime_function(path, runtime, threads, spinning=False)
-    return loaded
+        if bf16 and 'openvino' in RUNTIMES:
+            loaded[f'openvino {label} bf16'] = runtime_function(path, 'openvino', threads, precision='bf16')
+            differences[f'openvino {label}'] = float(np.abs(loaded[f'openvino {label} bf16'](images)[0]
+                                                            - loaded[f'openvino {label}'](images)[0]).max())
+    return loaded, differences
 
 
 def models_for(mode: str) -> List[str]:
@@ -265,36 +277,65 @@ def parse_settings(settings: List[str]) -> List[Tuple[str, int]]:
     return parsed
 
 
+def precision_lines(median: Dict[str, float], names: List[str], mode: str, low: str) -> List[str]:
+    """Each model's time in ``low`` precision (bf16, fp16) over its fp32 time, measured interleaved."""
+    ratios = {name: median[f'{name} {low}'] / median[f'{name} fp32'] for name in names}
+    target = f'{mode} {low} / fp32'
+    ours = against(ratios['ours SE-R50'], target) if target in TARGETS else f'{ratios["ours SE-R50"]:.3f}'
+    return [f'  {low} / fp32, each model against itself: ours SE-R50 {ours}',
+            '    ' + '   '.join(f'{name} {ratio:.3f}' for name, ratio in ratios.items() if name != 'ours SE-R50')]
+
+
 def benchmark_classifiers(args, device: torch.device) -> List[str]:
+    """Every classifier in each setting; with several dtypes, every (model, dtype) interleaved in one set, so
+    that each model's low-precision time over its fp32 time is measured side by side."""
     models = classifiers()
     clock, warmup = (cuda_clock, 5) if device.type == 'cuda' else (wall_clock, 1)
     if device.type == 'cuda':
         torch.backends.cudnn.benchmark = True
     out = []
     with tempfile.TemporaryDirectory() as work_dir:
-        exported = {}
+        exported, exported_difference = {}, {}
         if args.onnx and device.type == 'cpu' and any(s.startswith('infer') for s in args.settings):
-            exported = runtime_models(models, args.size, args.threads, work_dir)
+            exported, exported_difference = runtime_models(models, args.size, args.threads, work_dir,
+                                                           'bf16' in args.dtypes)
         for mode, batch in parse_settings(args.settings):
-            for dtype_name in args.dtypes:
-                for channels_last in args.channels_last:
-                    names = models_for(mode)
-                    steps = {name: step_function(models[name], mode, batch, args.size, DTYPES[dtype_name],
-                                                 channels_last == 'on', device) for name in names}
-                    if mode == 'infer' and dtype_name == 'fp32':
-                        steps.update({name: runtime_step(run, batch, args.size) for name, run in exported.items()})
-                    timings = interleaved(steps, args.rounds, warmup, clock)
-                    median = {name: timing.median for name, timing in timings.items()}
-                    out.append(f'\n{mode} batch {batch}, {dtype_name}, channels_last {channels_last}, '
-                               f'{args.size}x{args.size}, {device.type}, {args.rounds} rounds')
-                    memory = ({name: saved_activation_bytes(models[name], steps[name]) for name in names}
+            for channels_last in args.channels_last:
+                names = models_for(mode)
+                steps = {f'{name} {dtype}': step_function(models[name], mode, batch, args.size, DTYPES[dtype],
+                                                          channels_last == 'on', device)
+                         for dtype in args.dtypes for name in names}
+                if mode == 'infer' and 'fp32' in args.dtypes:
+                    steps.update({f'{name} fp32': runtime_step(run, batch, args.size) for name, run in exported.items()
+                                  if not name.endswith(' bf16')})
+                    steps.update({f'{name[:-5]} bf16': runtime_step(run, batch, args.size)
+                                  for name, run in exported.items() if name.endswith(' bf16')})
+                timings = interleaved(steps, args.rounds, warmup, clock)
+                all_medians = {name: timing.median for name, timing in timings.items()}
+                for dtype in args.dtypes:
+                    own = {name[:-len(dtype) - 1]: timing for name, timing in timings.items()
+                           if name.endswith(f' {dtype}')}
+                    median = {name: timing.median for name, timing in own.items()}
+                    out.append(f'\n{mode} batch {batch}, {dtype}, channels_last {channels_last}, '
+                               f'{args.size}x{args.size}, {device.type}, {args.rounds} rounds'
+                               + (f', interleaved with {", ".join(d for d in args.dtypes if d != dtype)}'
+                                  if len(args.dtypes) > 1 else ''))
+                    memory = ({name: saved_activation_bytes(models[name], steps[f'{name} {dtype}']) for name in names}
                               if mode == 'train' else {})
-                    rows = timing_rows(timings, 26, {name: f'  {m / 2**20:>10.1f}' for name, m in memory.items()})
+                    rows = timing_rows(own, 26, {name: f'  {m / 2**20:>10.1f}' for name, m in memory.items()})
                     out += [rows[0] + ('  saved for backward (MB)' if memory else ''), *rows[1:]]
                     out += ratio_lines(median, mode, memory)
-                    for name, model in models.items():  # back to the layout each was built with
-                        model.to(memory_format=torch.channels_last if name.endswith(' deploy')
-                                 else torch.contiguous_format)
+                    if dtype != 'fp32' and 'fp32' in args.dtypes:
+                        out += precision_lines(all_medians, names, mode, dtype)
+                        runtime_low = [n for n in exported if n.endswith(' bf16')]
+                        if mode == 'infer' and dtype == 'bf16' and runtime_low:
+                            for name in runtime_low:
+                                base = name[:-5]
+                                speed = all_medians[f'{base} bf16'] / all_medians[f'{base} fp32']
+                                out.append(f'  {base} bf16 / f32: {speed:.3f}   largest logit difference, bf16 - '
+                                           f'f32: {exported_difference[base]:.4f}')
+                for name, model in models.items():  # back to the layout each was built with
+                    model.to(memory_format=torch.channels_last if name.endswith(' deploy') else torch.contiguous_format)
     return out
 
 

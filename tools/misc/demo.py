@@ -3,8 +3,9 @@
     python tools/misc/demo.py [--work-dir work_dirs/demo] [--num-train 128] [--epochs 6]
 
 It generates the COCO-format shapes set, trains configs/faster_rcnn/faster-rcnn_se-r50_fpn_cpu-demo_shapes.py
-on the CPU as tools/train.py does (the same checks, stop signals and checkpoints), evaluates with pycocotools
-(COCO bbox mAP) as tools/test.py does, and draws the detections on a validation image. The console shows what
+on the CPU as tools/train.py does (the same checks, stop signals and checkpoints; in bf16 autocast, as --amp, on a
+CPU with bf16 units, unless --fp32), evaluates with pycocotools (COCO bbox mAP) as tools/test.py does, and draws
+the detections on a validation image. The console shows what
 it does, a progress bar and the results; everything the runs print goes to WORK_DIR/demo.log.
 """
 import argparse
@@ -18,10 +19,11 @@ from mmdet.registry import VISUALIZERS
 
 import se_plugins  # noqa: F401
 from se_plugins.datasets import make_coco_detection
-from se_plugins.engine import (end_cpu_distributed, listen_for_stop_signals, load_config, prepare_training,
+from se_plugins.engine import (apply_amp, end_cpu_distributed, listen_for_stop_signals, load_config, prepare_training,
                                run_leaving_nothing_on_early_failure, setup_cpu_distributed, start_worker_server)
 from se_plugins.engine.console import ProgressBar, console_to_log
 from se_plugins.utils import check_positive_int, run_cli
+from se_plugins.utils.cpu_features import bf16_units
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(REPO, 'configs', 'faster_rcnn', 'faster-rcnn_se-r50_fpn_cpu-demo_shapes.py')
@@ -54,14 +56,19 @@ def main() -> dict:
     parser.add_argument('--work-dir', default='work_dirs/demo')
     parser.add_argument('--num-train', type=int, default=128, help='generated training images (a shorter look: 64)')
     parser.add_argument('--epochs', type=int, default=6, help='training epochs; the lr drops by 10 before the last')
+    parser.add_argument('--fp32', action='store_true', help='float32 even on a CPU with bf16 units (where the demo '
+                        'trains and tests in bf16 autocast, as --amp)')
     args = parser.parse_args()
     for name in ('num_train', 'epochs'):
         check_positive_int(f'--{name.replace("_", "-")}', getattr(args, name))
     listen_for_stop_signals()  # SIGTERM, SIGUSR1, Ctrl-C: stop cleanly with a checkpoint, as tools/train.py does
     start = time.time()
     log = osp.join(args.work_dir, 'demo.log')
+    amp = not args.fp32 and bool(bf16_units())
+    precision = (f'in bf16 autocast ({", ".join(bf16_units())}; --fp32 for float32)' if amp else
+                 'in float32' + ('' if args.fp32 else ' (this CPU has no bf16 units)'))
     print('[demo] Faster R-CNN with an SE-ResNet-50 FPN backbone, trained from scratch on this CPU and evaluated '
-          'with COCO mAP')
+          f'with COCO mAP, {precision}')
     data_root = osp.join(args.work_dir, 'shapes_coco')
     make_coco_detection(data_root, num_train=args.num_train, num_val=32, image_size=128)
     print(f'[demo] generated {args.num_train} training and 32 validation images of shapes in {data_root}')
@@ -81,17 +88,22 @@ def main() -> dict:
                 scheduler.update(end=args.epochs, milestones=[args.epochs - 1])
         start_worker_server(cfg)  # the DataLoader workers start from it, before the model exists
         setup_cpu_distributed(cfg)
+        if amp:
+            apply_amp(cfg, train=True)
         prepare_training(cfg)
         run(cfg, ('train', 'val'), progress, lambda runner: runner.train())
         with open(osp.join(train_dir, 'last_checkpoint')) as f:
             checkpoint = f.read().strip()
         cfg = load_config(CONFIG, test_dir, cfg_options)
         cfg.load_from = checkpoint
+        if amp:
+            apply_amp(cfg, train=False)
         metrics = run(cfg, ('test', ), progress, lambda runner: runner.test())
         picture = osp.join(args.work_dir, 'detections.png')
         count = draw_detections(CONFIG, checkpoint, osp.join(data_root, 'val2017', '000001.jpg'), picture)
     summary = dict(bbox_mAP=metrics['coco/bbox_mAP'], bbox_mAP_50=metrics['coco/bbox_mAP_50'],
                    checkpoint=checkpoint, picture=picture, detections_drawn=count, log=log,
+                   precision='bf16' if amp else 'fp32',
                    minutes=round((time.time() - start) / 60, 1))
     with open(osp.join(args.work_dir, 'demo_result.json'), 'w') as f:
         json.dump(summary, f, indent=2)
