@@ -264,7 +264,7 @@ def test_testing_a_checkpoint_of_another_depth_is_one_error_before_any_evaluatio
 
 
 @pytest.mark.slow
-def test_a_copied_work_dir_resumes_from_its_own_checkpoints(places, uninterrupted, tmp_path, capfd):
+def test_a_copied_work_dir_resumes_from_its_own_checkpoints(places, uninterrupted, tmp_path):
     """last_checkpoint names the original's file, which still exists: the copy resumes from its own file of that
     name, says so in one line, and writes nothing into the original."""
     original = uninterrupted['epochs'].parent
@@ -273,10 +273,9 @@ def test_a_copied_work_dir_resumes_from_its_own_checkpoints(places, uninterrupte
     before = sorted(os.listdir(original))
     command = train_command(places, copy, '--resume')
     command[command.index('train_cfg.max_epochs=3')] = 'train_cfg.max_epochs=4'
-    capfd.readouterr()
-    assert run_command_line('train.py', *command[2:]) == 0
-    output = capfd.readouterr()
+    result = subprocess.run(command, capture_output=True, text=True, env=TRAIN_ENV, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
     assert (f'{copy}/last_checkpoint names {original}/epoch_3.pth, outside this work dir (copied or moved?); '
-            f'resuming from its own epoch_3.pth: {copy}/epoch_3.pth') in output.out + output.err
-    assert f'Load checkpoint from {copy}/epoch_3.pth' in output.out + output.err
+            f'resuming from its own epoch_3.pth: {copy}/epoch_3.pth') in result.stdout + result.stderr
+    assert f'Load checkpoint from {copy}/epoch_3.pth' in result.stdout + result.stderr
     assert (copy / 'epoch_4.pth').is_file() and sorted(os.listdir(original)) == before
