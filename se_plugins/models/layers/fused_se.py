@@ -79,9 +79,12 @@ class SEScaleAdd(torch.autograd.Function):
             pooled = (norm_weight * invstd) * (input_pooled - mean) + norm_bias
         else:
             branch, mean, invstd, pooled = x, None, None, input_pooled
-        hidden = F.relu(F.linear(pooled, fc1_weight, fc1_bias))
-        logits = F.linear(hidden, fc2_weight, fc2_bias)
-        scale = get_gate(gate).function(logits)
+        # the excitation on (N, C) vectors in the parameters' dtype: autocast would cast the weights to bf16 at
+        # every call, for products too small to gain from it
+        with torch.autocast(x.device.type, enabled=False):
+            hidden = F.relu(F.linear(pooled.to(fc1_weight.dtype), fc1_weight, fc1_bias))
+            logits = F.linear(hidden, fc2_weight, fc2_bias)
+            scale = get_gate(gate).function(logits)
         scale4d = scale.to(branch.dtype)[:, :, None, None]
         if not with_norm:  # the branch is the input
             out = branch * scale4d if other is None else torch.addcmul(other, branch, scale4d)
@@ -140,13 +143,18 @@ class SEScaleAdd(torch.autograd.Function):
                 if norm_training:  # the batch statistics depend on x
                     count = x.shape[0] * num_pixels
                     per_channel = -affine * invstd * grad_weight / count  # B
-                    offset = affine * (squeeze_grad - grad_bias / count) - per_channel * mean  # D
-                    # B x and D nearly cancel where the mean is large: in float32 at least (as the BN kernels
-                    # compute), the map converted back to x's dtype under autocast
-                    exact = torch.promote_types(x.dtype, dtype)
-                    grad_x = torch.mul(x, per_channel.to(exact)[None, :, None, None]).add_(
-                        offset.to(exact)[:, :, None, None])
-                    grad_x = grad_x.addcmul_(grad_out, per_map.to(exact)[:, :, None, None]).to(x.dtype)
+                    centred_offset = affine * (squeeze_grad - grad_bias / count)  # D + B mean
+                    if x.dtype == dtype:
+                        # B x and D nearly cancel where the mean is large; in float32 or float64 they are exact
+                        grad_x = torch.mul(x, per_channel[None, :, None, None]).add_(
+                            (centred_offset - per_channel * mean)[:, :, None, None])
+                    else:  # a bf16 / fp16 map under autocast: B (x - mean), computed in float32 and written in
+                        # x's dtype in one pass by the BN kernel (inference form: mean, variance 1, weight B)
+                        ones = torch.ones_like(mean)
+                        grad_x = torch.ops.aten.native_batch_norm(x, per_channel, None, mean, ones, False, 0.0,
+                                                                  0.0)[0]
+                        grad_x = grad_x.add_(centred_offset.to(x.dtype)[:, :, None, None])
+                    grad_x = grad_x.addcmul_(grad_out, per_map.to(x.dtype)[:, :, None, None])
                 else:
                     grad_x = torch.addcmul((affine * squeeze_grad).to(x.dtype)[:, :, None, None], grad_out,
                                            per_map.to(x.dtype)[:, :, None, None])
