@@ -40,8 +40,8 @@ def test_the_tool_prints_every_model_and_the_ratios():
     # each model in bf16 against itself in fp32, in the same interleaved rounds; OpenVINO's bf16 against its f32
     assert len(re.findall(rf'^  bf16 / fp32, each model against itself: ours SE-R50 {target}$', text, re.M)) == 2
     for network in ('SE-R50', 'R50'):
-        assert re.search(rf'^  openvino {network} bf16 / f32: \d+\.\d{{3}}   largest logit difference, bf16 - f32: '
-                         r'\d+\.\d{4}$', text, re.M), network
+        assert re.search(rf'^  openvino {network} bf16 / f32: \d+\.\d{{3}}   largest logit difference, bf16 - f32, '
+                         r'relative to the largest f32 logit: \d+\.\d{4}$', text, re.M), network
     assert len(re.findall(r'^  SE cost \(SE-R50 / R50\):   ours \d+\.\d{3}   mmpretrain \d+\.\d{3}   timm \d+\.\d{3}$',
                           text, re.M)) == 2  # inference, bf16 and fp32
     assert len(re.findall(rf'^  SE cost \(SE-R50 / R50\):   ours {target}   ours with plain autograd \d+\.\d{{3}}   '

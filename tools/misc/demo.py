@@ -56,6 +56,7 @@ def main() -> dict:
     parser.add_argument('--work-dir', default='work_dirs/demo')
     parser.add_argument('--num-train', type=int, default=128, help='generated training images (a shorter look: 64)')
     parser.add_argument('--epochs', type=int, default=6, help='training epochs; the lr drops by 10 before the last')
+    parser.add_argument('--seed', type=int, help="the run's random seed (default: the config's, a new one each run)")
     parser.add_argument('--fp32', action='store_true', help='float32 even on a CPU with bf16 units (where the demo '
                         'trains and tests in bf16 autocast, as --amp)')
     args = parser.parse_args()
@@ -78,6 +79,8 @@ def main() -> dict:
     cfg_options.update({'val_evaluator.ann_file': ann_file, 'test_evaluator.ann_file': ann_file})
     cfg_options.update({'train_cfg.max_epochs': args.epochs, 'train_cfg.val_interval': args.epochs,
                         'default_hooks.checkpoint.interval': args.epochs})
+    if args.seed is not None:
+        cfg_options['randomness.seed'] = args.seed
     train_dir, test_dir = osp.join(args.work_dir, 'train'), osp.join(args.work_dir, 'test')
     print(f'[demo] training {args.epochs} epochs, then testing; everything the runs print: {log}')
     with console_to_log(log) as terminal:
