@@ -20,7 +20,7 @@ from se_plugins.apis import inferencer as inferencer_by_name
 from se_plugins.apis import list_models
 from se_plugins.building import dataset_class, in_scope, task_scope
 from se_plugins.engine.amp import float32_outputs, run_mmcv_ops_in_float32
-from se_plugins.engine.checkpoint import require_checkpoint_fit, unwrapped
+from se_plugins.engine.checkpoint_fit import require_checkpoint_fit, unwrapped
 from se_plugins.utils import InputError, MissingInputError, atomic_write
 from se_plugins.utils.cpu_features import require_bf16_units
 

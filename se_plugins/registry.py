@@ -12,6 +12,7 @@ from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmengine.registry import LOOPS as MMENGINE_LOOPS
 from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import OPTIM_WRAPPERS as MMENGINE_OPTIM_WRAPPERS
+from mmengine.registry import RUNNERS as MMENGINE_RUNNERS
 from mmengine.registry import Registry
 
 from se_plugins.building import build_in_own_scope
@@ -51,3 +52,4 @@ HOOKS = Registry('hook', parent=MMENGINE_HOOKS, scope='se_plugins', locations=['
 LOOPS = Registry('loop', parent=MMENGINE_LOOPS, scope='se_plugins', locations=['se_plugins.engine'])
 OPTIM_WRAPPERS = Registry('optim_wrapper', parent=MMENGINE_OPTIM_WRAPPERS, scope='se_plugins',
                           locations=['se_plugins.engine'])
+RUNNERS = Registry('runner', parent=MMENGINE_RUNNERS, scope='se_plugins', locations=['se_plugins.engine'])

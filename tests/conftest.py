@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from se_plugins.datasets import make_places365
-from se_plugins.engine.data_loading import end_quiet_workers
+from se_plugins.engine.workers import end_quiet_workers
 
 import slurm_jobs
 from helpers import ITERATION_CONFIG, PLACES_CONFIG, REPO, TRAIN_ENV, HubCaches, build, torchrun_command, train_command

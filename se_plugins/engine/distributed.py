@@ -14,7 +14,7 @@ from mmengine.config import Config
 
 from se_plugins.utils import InputError
 
-from .data_loading import end_quiet_workers
+from .workers import end_quiet_workers
 
 _started_gloo = False
 
@@ -77,7 +77,7 @@ def setup_cpu_distributed(cfg: Config) -> None:
     derives on GPUs), before the Runner starts (the Runner then skips its own initialisation), and DDP
     gets no ``device_ids``. With CUDA, nothing else changes.
 
-    Call :func:`~se_plugins.engine.data_loading.start_worker_server` before it, as the tools do: afterwards
+    Call :func:`~se_plugins.engine.workers.start_worker_server` before it, as the tools do: afterwards
     this process has the process group's threads, which make forking DataLoader workers from it unsafe.
     """
     if torch.cuda.is_available():

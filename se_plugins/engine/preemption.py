@@ -15,7 +15,8 @@ from se_plugins.registry import HOOKS, LOOPS
 from se_plugins.utils import InputError, Preempted
 
 from .checkpoint import capture_rng, restore_rng, save_checkpoint_atomically
-from .data_loading import rebuild_loader, sample_seeded
+from .data_loading import sample_seeded
+from .workers import rebuild_loader
 
 DEFAULT_SIGNALS = ('SIGTERM', 'SIGUSR1', 'SIGINT')
 
@@ -92,7 +93,7 @@ class PreemptionHook(Hook):
 
     All ranks stop at the same check (one all-reduce of a flag per iteration). Training then ends with
     :class:`~se_plugins.utils.Preempted`: exit status 75, or 130 for Ctrl-C. DataLoader workers ignore the
-    signals (see :mod:`se_plugins.engine.data_loading`); the main process stops them.
+    signals (see :mod:`se_plugins.engine.workers`); the main process stops them.
 
     Args:
         signals: The signals that stop training, by name.
@@ -257,11 +258,17 @@ def prepare_training(cfg: Config, signals: Sequence[str] = DEFAULT_SIGNALS) -> N
         signals: The signals that stop training.
     """
     add_hooks(cfg, dict(type='se_plugins.PreemptionHook', signals=list(signals)), dict(type='se_plugins.BadImagesHook'))
-    loop = cfg.get('train_cfg')
-    if loop is None:
-        return
+    if cfg.get('train_cfg') is not None:
+        cfg.train_cfg = as_our_loop(cfg.train_cfg)
+
+
+def as_our_loop(loop: dict) -> dict:
+    """The training loop config ``loop`` with our :class:`EpochBasedTrainLoop` or :class:`IterBasedTrainLoop` where it
+    asks for mmengine's (``by_epoch``, or the loop's type); any other loop as it is."""
+    loop = type(loop)(loop)
     if 'type' not in loop and 'by_epoch' in loop:  # mmengine's way of naming its two loops
         loop['type'] = 'EpochBasedTrainLoop' if loop.pop('by_epoch') else 'IterBasedTrainLoop'
     kind = str(loop.get('type', '')).replace('mmengine.', '')
     if kind in _OUR_LOOPS:
         loop['type'] = _OUR_LOOPS[kind]
+    return loop

@@ -13,10 +13,12 @@ from mmengine.registry import DATASETS, VISUALIZERS
 from mmengine.runner import Runner
 
 from se_plugins.datasets.image_checks import GuardedImages, NamedImageErrorsMixin
+from se_plugins.registry import RUNNERS
 
-from .checkpoint import require_checkpoint_fit
+from .checkpoint_fit import require_checkpoint_fit
 from .config_checks import check_config
-from .data_loading import quiet_workers, rebuild_loader
+from .preemption import as_our_loop
+from .workers import quiet_workers, rebuild_loader
 
 
 class _CPUEnvironmentLabels(logging.Filter):
@@ -28,9 +30,19 @@ class _CPUEnvironmentLabels(logging.Filter):
         return True
 
 
+@RUNNERS.register_module()
 class SERunner(Runner):
-    """mmengine's Runner (the tools' Runner), whose logged environment says CPU where there is no GPU and
-    whose visualizer is always its own."""
+    """mmengine's Runner with what se_plugins guarantees: our configs name it (``runner_type``), so that any
+    launcher that builds a Runner from them (ours, mmpretrain's and mmdet's tools, mim, ``RUNNERS.build``) has it.
+
+    Beside mmengine's: training loops that resume mid-epoch exactly (:func:`~se_plugins.engine.preemption.as_our_loop`),
+    checkpoints checked to fit before they load, DataLoader workers that survive stop signals, datasets that name or
+    skip their bad images, a visualizer of its own per run, and a logged environment that says CPU where there is
+    no GPU."""
+
+    def build_train_loop(self, loop):
+        """mmengine's, with our loops in place of its two (:func:`~se_plugins.engine.preemption.as_our_loop`)."""
+        return super().build_train_loop(as_our_loop(loop) if isinstance(loop, dict) else loop)
 
     def build_visualizer(self, visualizer=None):
         """mmengine's, except that a run never takes over the visualizer of an earlier run in the process.
@@ -78,7 +90,7 @@ class SERunner(Runner):
     @staticmethod
     def build_dataloader(dataloader, seed: Optional[int] = None, diff_rank_seed: bool = False):
         """mmengine's, with workers that survive the stop signals a job's processes receive and iterators that
-        leave the global random state alone (:func:`~se_plugins.engine.data_loading.quiet_workers`), and a dataset
+        leave the global random state alone (:func:`~se_plugins.engine.workers.quiet_workers`), and a dataset
         that names its bad images or skips up to ``max_bad_images`` of them, whatever its type (ours do that
         themselves; any other is wrapped in :class:`~se_plugins.datasets.GuardedImages`)."""
         max_bad_images = None

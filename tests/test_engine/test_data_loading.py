@@ -16,7 +16,7 @@ from mmengine.config import Config
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 from se_plugins.engine import quiet_workers, rebuild_loader, sample_seeded, start_worker_server
-from se_plugins.engine.data_loading import WORKER_IGNORED_SIGNALS
+from se_plugins.engine.workers import WORKER_IGNORED_SIGNALS
 
 INITIALISED = []  # in a worker: the worker ids its loader's own worker_init_fn saw
 
@@ -108,7 +108,7 @@ import torch.distributed as dist
 from mmengine.config import Config
 from torch.utils.data import DataLoader, Dataset
 from se_plugins.engine import quiet_workers, start_worker_server
-from se_plugins.engine.data_loading import WORKER_IGNORED_SIGNALS
+from se_plugins.engine.workers import WORKER_IGNORED_SIGNALS
 
 
 class Parents(Dataset):

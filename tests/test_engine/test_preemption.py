@@ -4,6 +4,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -164,3 +165,51 @@ def test_two_processes_stop_after_the_same_iteration_and_resume_exactly(places, 
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert_same_weights(uninterrupted['two_processes'], work_dir / 'epoch_3.pth')
     assert not list(temporary.glob('pymp-*'))  # multiprocessing's folders (the fork servers' sockets), removed
+
+
+# A Runner built by mmengine's RUNNERS from a config, as a notebook or another project's script does it; the config
+# names our Runner (runner_type), which mmengine's Runner.from_cfg would ignore.
+BUILD_FROM_CONFIG = '''
+import argparse
+from mmengine.config import Config, DictAction
+from mmengine.registry import RUNNERS
+parser = argparse.ArgumentParser()
+parser.add_argument('config')
+parser.add_argument('work_dir')
+parser.add_argument('--resume', action='store_true')
+parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+args = parser.parse_args()
+cfg = Config.fromfile(args.config)
+cfg.merge_from_dict(args.cfg_options)
+cfg.work_dir, cfg.resume = args.work_dir, args.resume
+RUNNERS.build(cfg).train()
+'''
+
+
+@pytest.mark.parametrize('launcher', ["mmpretrain's tools/train.py", 'RUNNERS.build'])
+def test_other_launchers_of_our_config_stop_on_sigterm_and_resume_exactly(launcher, places, uninterrupted, tmp_path):
+    """The guarantees are in the config (our Runner, the PreemptionHook): mmpretrain's own train tool and a script
+    that builds the Runner from the config stop on SIGTERM with a checkpoint and resume to the uninterrupted run's
+    weights, bit for bit."""
+    import mmpretrain
+    work_dir, log = tmp_path / 'work', tmp_path / 'launch.log'
+    options = train_command(places, work_dir)[train_command(places, work_dir).index('--cfg-options') + 1:]
+    if launcher == 'RUNNERS.build':
+        script = tmp_path / 'build.py'
+        script.write_text(BUILD_FROM_CONFIG)
+        start = [sys.executable, str(script), PLACES_CONFIG, str(work_dir)]
+    else:
+        tool = os.path.join(os.path.dirname(mmpretrain.__file__), '.mim', 'tools', 'train.py')
+        start = [sys.executable, tool, PLACES_CONFIG, '--work-dir', str(work_dir)]
+
+    def command(resume: bool) -> list:
+        return [*start, *(['--resume'] if resume else []), '--cfg-options', *options]
+    process = launch(command(False), log, TRAIN_ENV, shows(r'Epoch\(train\) +\[1\]\[2/4\]'))
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=300)
+    output = log.read_text()
+    stop = re.search(rf'SIGTERM after iteration (\d+) \(epoch 1, \1 of 4\); wrote (\S+); {RESUME}', output)
+    assert stop and checkpoint_problem(stop.group(2)) is None, output[-3000:]
+    resumed = subprocess.run(command(True), capture_output=True, text=True, env=TRAIN_ENV, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert_same_weights(uninterrupted['epochs'], work_dir / 'epoch_3.pth')
